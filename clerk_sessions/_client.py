@@ -1,0 +1,210 @@
+"""`AsyncClerk`: the one real implementation. The sync `Clerk` is generated from it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from clerk_sessions import _serde
+from clerk_sessions._config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_RETRY_CONFIG,
+    DEFAULT_SERVER_URL,
+    DEFAULT_TIMEOUT_MS,
+    UNSET,
+    RetryConfig,
+)
+from clerk_sessions._errors import ConfigurationError
+from clerk_sessions._ratelimit import RateLimit
+from clerk_sessions._resources.sessions import AsyncSessions
+from clerk_sessions._transport import Transport
+
+if TYPE_CHECKING:
+    from clerk_sessions._claims import RequestState, SessionClaims
+    from clerk_sessions._verification import TokenVerifier
+
+__all__ = ["AsyncClerk"]
+
+
+def _secret_key(bearer_auth: str | None) -> str:
+    key = bearer_auth if bearer_auth is not None else os.environ.get("CLERK_SECRET_KEY")
+    if not key:
+        raise ConfigurationError(
+            "no Clerk secret key: pass bearer_auth=... or set the CLERK_SECRET_KEY "
+            "environment variable (find the key under API Keys in the Clerk Dashboard)"
+        )
+    if not isinstance(key, str):
+        raise ConfigurationError(f"bearer_auth must be a string, got {type(key).__name__}")
+    if key != key.strip() or any(ch in key for ch in "\r\n"):
+        raise ConfigurationError("the secret key has whitespace around or inside it")
+    return key
+
+
+def _server_url(server_url: str | None) -> str:
+    url = server_url or os.environ.get("CLERK_API_URL") or DEFAULT_SERVER_URL
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigurationError(f"server_url is not a valid URL: {url!r} ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"server_url must be an absolute http(s) URL such as {DEFAULT_SERVER_URL!r}, "
+            f"got {url!r}"
+        )
+    return url
+
+
+def _timeout_ms(timeout_ms: int | None) -> int:
+    if timeout_ms is None:
+        return DEFAULT_TIMEOUT_MS
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
+        raise ConfigurationError(f"timeout_ms must be a positive integer, got {timeout_ms!r}")
+    return timeout_ms
+
+
+class AsyncClerk:
+    """The async client for the sessions part of Clerk's Backend API.
+
+    One client per process is the intended use: it holds a connection pool, and is safe
+    to share between tasks. Use it as ``async with AsyncClerk() as clerk:`` or call
+    ``await clerk.aclose()`` when done.
+
+    :param bearer_auth: the instance's secret key; default: env ``CLERK_SECRET_KEY``.
+    :param server_url: default: env ``CLERK_API_URL``, else ``https://api.clerk.com/v1``.
+    :param timeout_ms: per-request timeout in milliseconds (default 30 s).
+    :param retry_config: the retry policy; None disables retries.
+    :param rate_limit: a client-side limiter shared by every call of this client.
+    :param http_client: your own ``httpx.AsyncClient`` (not closed by this client).
+    :param api_version: sent as the ``Clerk-API-Version`` header.
+    :param transport: an httpx transport for the client this SDK creates (for example
+        ``httpx.ASGITransport`` or ``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(
+        self,
+        bearer_auth: str | None = None,
+        *,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        retry_config: RetryConfig | None = DEFAULT_RETRY_CONFIG,
+        rate_limit: RateLimit | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if retry_config is not None and not isinstance(retry_config, RetryConfig):
+            raise ConfigurationError(
+                f"retry_config must be a RetryConfig or None, got {type(retry_config).__name__}"
+            )
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise ConfigurationError(
+                f"rate_limit must be a RateLimit or None, got {type(rate_limit).__name__}"
+            )
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass either http_client or transport, not both")
+        if not isinstance(api_version, str) or not api_version:
+            raise ConfigurationError(f"api_version must be a non-empty string, got {api_version!r}")
+        self.server_url = _server_url(server_url).rstrip("/")
+        self.api_version = api_version
+        self._transport = Transport(
+            secret_key=_secret_key(bearer_auth),
+            server_url=self.server_url,
+            api_version=api_version,
+            timeout_ms=_timeout_ms(timeout_ms),
+            retry_config=retry_config,
+            rate_limit=rate_limit,
+            http_client=http_client,
+            transport=transport,
+        )
+        if http_client is not None and timeout_ms is not None:
+            self._transport.set_explicit_timeout(timeout_ms)
+        self.sessions = AsyncSessions(self._transport)
+        self._verifier: TokenVerifier | None = None
+
+    def __repr__(self) -> str:
+        # Never the secret key.
+        return f"{type(self).__name__}(server_url={self.server_url!r})"
+
+    async def __aenter__(self) -> AsyncClerk:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it belongs to your own ``http_client``)."""
+        await self._transport.aclose()
+
+    async def _fetch_jwks(self) -> Mapping[str, Any]:
+        """``GET /jwks``: the instance's public keys, for networkless verification."""
+        transport = self._transport
+        data: Mapping[str, Any] = await transport.request(
+            "GET", transport.url("/jwks"), _serde.loads, replay_safe=True, retries=UNSET
+        )
+        return data
+
+    def _token_verifier(self) -> TokenVerifier:
+        if self._verifier is None:
+            from clerk_sessions._verification import TokenVerifier
+
+            self._verifier = TokenVerifier(self._fetch_jwks)
+        return self._verifier
+
+    async def verify_token(
+        self,
+        token: str,
+        *,
+        authorized_parties: Collection[str] | None = None,
+        leeway_s: float = 5,
+        jwt_key: str | None = None,
+        accept_pending: bool = False,
+    ) -> SessionClaims:
+        """Verify a session token without calling Clerk (networkless verification).
+
+        Checks the RS256 signature against ``jwt_key`` (a PEM public key: then no request
+        at all) or the instance's JWKS (fetched once and cached; refetched, at most once
+        every 2 s, when a token names an unknown key), then ``exp``, ``nbf`` and ``iat``
+        with ``leeway_s``, ``azp`` against ``authorized_parties``, and that ``sub`` and
+        ``sid`` are present. Raises `TokenVerificationError` with a ``reason`` code.
+        Needs the ``jwt`` extra.
+        """
+        return await self._token_verifier().verify(
+            token,
+            authorized_parties=authorized_parties,
+            leeway_s=leeway_s,
+            jwt_key=jwt_key,
+            accept_pending=accept_pending,
+        )
+
+    async def authenticate_request(
+        self,
+        request: object,
+        *,
+        authorized_parties: Collection[str] | None = None,
+        leeway_s: float = 5,
+        jwt_key: str | None = None,
+        accept_pending: bool = False,
+    ) -> RequestState:
+        """Authenticate an incoming request from its ``Authorization: Bearer`` header or
+        ``__session`` cookie.
+
+        Takes a Starlette/FastAPI request, a Django ``HttpRequest``, an ``httpx.Request``
+        or a plain header mapping. Never raises for a bad token: the returned
+        `RequestState` says whether the caller is signed in, and if not, why.
+        """
+        return await self._token_verifier().authenticate(
+            request,
+            authorized_parties=authorized_parties,
+            leeway_s=leeway_s,
+            jwt_key=jwt_key,
+            accept_pending=accept_pending,
+        )

@@ -1,0 +1,343 @@
+"""The exceptions this SDK raises, all mapped from HTTP answers in one place.
+
+Hierarchy::
+
+    ClerkSessionsError
+    ├── ConfigurationError            (also a ValueError: bad client settings)
+    ├── ClerkErrors                   Clerk answered with its error JSON
+    │   ├── BadRequestError           400
+    │   ├── AuthenticationError       401
+    │   ├── PermissionDeniedError     403
+    │   ├── NotFoundError             404
+    │   ├── GoneError                 410
+    │   ├── UnprocessableEntityError  422
+    │   ├── RateLimitError            429 (``retry_after`` seconds)
+    │   └── ServerError               5XX
+    ├── SDKError                      any other unexpected HTTP answer
+    ├── APIConnectionError            no answer at all
+    │   └── APITimeoutError
+    ├── ResponseValidationError       a 2XX body that breaks the schema
+    └── TokenVerificationError        networkless verification failed (``reason``)
+
+Messages are one readable line. The secret key never appears in any of them: errors
+keep the *response* headers only, never the request's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClerkError",
+    "ClerkErrors",
+    "ClerkSessionsError",
+    "ConfigurationError",
+    "GoneError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "SDKError",
+    "ServerError",
+    "TokenVerificationError",
+    "UnprocessableEntityError",
+]
+
+# How much of an unexpected body goes into a message; the full bytes stay on `.body`.
+_BODY_EXCERPT_CHARS = 200
+
+
+class ClerkSessionsError(Exception):
+    """Base class of every error raised by clerk-sessions."""
+
+
+class ConfigurationError(ClerkSessionsError, ValueError):
+    """The client was configured wrongly (for example, no secret key)."""
+
+
+@attrs.frozen(kw_only=True)
+class ClerkError:
+    """One entry of Clerk's ``errors`` array."""
+
+    message: str
+    long_message: str
+    code: str
+    meta: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _excerpt(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace")
+    text = _one_line(text)
+    if len(text) > _BODY_EXCERPT_CHARS:
+        return text[:_BODY_EXCERPT_CHARS] + "…"
+    return text
+
+
+class _HTTPStatusMixin:
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class ClerkErrors(ClerkSessionsError, _HTTPStatusMixin):
+    """The API answered with Clerk's error JSON (``{"errors": [...], "clerk_trace_id": ...}``).
+
+    Attributes: ``status_code``, ``errors`` (a list of `ClerkError`), ``clerk_trace_id``,
+    ``headers`` (the response's) and ``body`` (raw bytes).
+    """
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        errors: Sequence[ClerkError],
+        clerk_trace_id: str | None,
+        headers: Mapping[str, str],
+        body: bytes,
+        hint: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.hint = hint
+        self.errors = list(errors)
+        self.clerk_trace_id = clerk_trace_id
+        self.headers = headers
+        self.body = body
+        super().__init__(self._message())
+
+    @property
+    def data(self) -> ClerkErrors:
+        """The seed SDK kept the decoded body on ``.data``; here it is the error itself."""
+        return self
+
+    def _message(self) -> str:
+        text = f"{self.status_code} {_reason_phrase(self.status_code)}"
+        if self.errors:
+            first = self.errors[0]
+            text += f" - {first.code}: {_one_line(first.long_message or first.message)}"
+            if len(self.errors) > 1:
+                text += f" (+{len(self.errors) - 1} more)"
+        if self.clerk_trace_id:
+            text += f" [clerk_trace_id={self.clerk_trace_id}]"
+        if self.hint:
+            text += f" - {self.hint}"
+        return text
+
+
+class BadRequestError(ClerkErrors):
+    """400: the request was malformed."""
+
+
+class AuthenticationError(ClerkErrors):
+    """401: the secret key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(ClerkErrors):
+    """403: the key may not do this."""
+
+
+class NotFoundError(ClerkErrors):
+    """404: no such resource."""
+
+
+class GoneError(ClerkErrors):
+    """410: the endpoint was removed (for example ``verify``: use ``verify_token``)."""
+
+
+class UnprocessableEntityError(ClerkErrors):
+    """422: the parameters were understood but invalid."""
+
+
+class RateLimitError(ClerkErrors):
+    """429: the instance's quota was exceeded.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds (None when absent or
+    unreadable).
+    """
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+    def _message(self) -> str:
+        text = super()._message()
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g} s)"
+        return text
+
+
+class ServerError(ClerkErrors):
+    """5XX: Clerk failed to handle the request."""
+
+
+class SDKError(ClerkSessionsError, _HTTPStatusMixin):
+    """An unexpected HTTP answer: an error page that is not Clerk's JSON, or a wrong
+    content type. ``status_code``, ``headers`` and ``body`` hold what arrived."""
+
+    def __init__(
+        self, message: str, *, status_code: int, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+        self.retry_after: float | None = None
+        excerpt = _excerpt(body)
+        text = f"{status_code} {_reason_phrase(status_code)} - {message}"
+        if excerpt:
+            text += f": {excerpt!r}"
+        super().__init__(text)
+
+
+class APIConnectionError(ClerkSessionsError):
+    """The request got no answer (connection refused, reset, DNS, truncated response).
+
+    ``request_sent`` is False when the request cannot have reached the server (the
+    connection was never made), which makes even a non-idempotent request safe to repeat.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        self.request_sent = request_sent
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out before an answer arrived."""
+
+
+class ResponseValidationError(ClerkSessionsError):
+    """A successful answer broke the schema.
+
+    ``errors`` lists the problems (``"expected bool @ $.latest_activity.is_mobile"``);
+    ``body`` is the raw response body.
+    """
+
+    def __init__(self, errors: Sequence[str], *, body: bytes, status_code: int = 200) -> None:
+        self.errors = list(errors)
+        self.body = body
+        self.status_code = status_code
+        shown = "; ".join(self.errors[:3])
+        more = f" (+{len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
+        super().__init__(f"response did not match the expected schema: {shown}{more}")
+
+
+class TokenVerificationError(ClerkSessionsError):
+    """Networkless verification of a session token failed; ``reason`` says why as a code
+    (``token_expired``, ``invalid_signature`` ...)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {message}")
+
+
+_STATUS_CLASSES: dict[int, type[ClerkErrors]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    410: GoneError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def _reason_phrase(status: int) -> str:
+    return _REASONS.get(status, "HTTP error")
+
+
+def _parse_clerk_errors(body: bytes) -> tuple[list[ClerkError], str | None] | None:
+    """Clerk's error JSON, or None when the body is anything else."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
+        return None
+    errors: list[ClerkError] = []
+    for item in data["errors"]:
+        if not isinstance(item, dict):
+            return None
+        meta = item.get("meta")
+        errors.append(
+            ClerkError(
+                message=str(item.get("message", "")),
+                long_message=str(item.get("long_message", "")),
+                code=str(item.get("code", "")),
+                meta=meta if isinstance(meta, dict) else None,
+            )
+        )
+    trace = data.get("clerk_trace_id")
+    return errors, trace if isinstance(trace, str) else None
+
+
+def error_from_response(
+    status_code: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    retry_after: float | None = None,
+) -> ClerkErrors | SDKError:
+    """Map a non-2XX answer to its exception (the one place that does so)."""
+    parsed = _parse_clerk_errors(body)
+    if parsed is None:
+        if status_code == 429:
+            # A quota answer without Clerk's JSON (a proxy's, say) is still a 429.
+            return RateLimitError(
+                status_code=429,
+                errors=[],
+                clerk_trace_id=None,
+                headers=headers,
+                body=body,
+                retry_after=retry_after,
+            )
+        error = SDKError(
+            "unexpected response (not Clerk's error JSON)",
+            status_code=status_code,
+            headers=headers,
+            body=body,
+        )
+        error.retry_after = retry_after
+        return error
+    errors, trace = parsed
+    if status_code == 429:
+        return RateLimitError(
+            status_code=status_code,
+            errors=errors,
+            clerk_trace_id=trace,
+            headers=headers,
+            body=body,
+            retry_after=retry_after,
+        )
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else ClerkErrors
+    return cls(
+        status_code=status_code, errors=errors, clerk_trace_id=trace, headers=headers, body=body
+    )

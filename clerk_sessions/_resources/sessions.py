@@ -1,0 +1,460 @@
+"""The sessions operations: ``clerk.sessions``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.v import transform_error
+
+from clerk_sessions import _serde
+from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
+from clerk_sessions._errors import GoneError
+from clerk_sessions._transport import Transport, path_segment
+from clerk_sessions.models import (
+    CreateSessionRequestBody,
+    QueryParamStatus,
+    RefreshSessionRequestBody,
+    Session,
+    SessionPage,
+    SessionRefresh,
+    SessionToken,
+)
+
+__all__ = ["AsyncSessions", "SessionIterator"]
+
+_MAX_PAGE_SIZE = 500
+
+# Request bodies given as dicts are checked strictly, so a typo fails before any I/O.
+_request_converter = _serde.make_converter(detailed=True, forbid_extra_keys=True)
+
+
+def _request_body(value: object, cls: type[Any], what: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+    data = dict(value)
+    if "format_" in data and "format" not in data:  # the seed SDK's spelling
+        data["format"] = data.pop("format_")
+    try:
+        return _request_converter.structure(data, cls)
+    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+        problems = "; ".join(transform_error(exc, path=what))
+        raise TypeError(f"invalid {what}: {problems}") from None
+
+
+def _status_value(status: QueryParamStatus | str | None) -> str | None:
+    if status is None or isinstance(status, QueryParamStatus):
+        return None if status is None else status.value
+    if isinstance(status, str):
+        return status
+    raise TypeError(f"status must be a QueryParamStatus or a string, got {type(status).__name__}")
+
+
+def _int_param(name: str, value: object, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _expires_body(expires_in_seconds: float | None) -> dict[str, int] | None:
+    if expires_in_seconds is None:
+        return None
+    if isinstance(expires_in_seconds, bool) or not isinstance(expires_in_seconds, (int, float)):
+        raise TypeError(
+            f"expires_in_seconds must be a number, got {type(expires_in_seconds).__name__}"
+        )
+    if expires_in_seconds != expires_in_seconds or expires_in_seconds in (
+        float("inf"),
+        float("-inf"),
+    ):
+        raise ValueError(f"expires_in_seconds must be finite, got {expires_in_seconds!r}")
+    # The API takes whole seconds; the seed's examples pass floats such as 6005.84.
+    return {"expires_in_seconds": round(expires_in_seconds)}
+
+
+def _decode_list(body: bytes) -> list[Session]:
+    return _serde.decode_session_page(body).data
+
+
+def _decode_token(body: bytes) -> SessionToken:
+    result: SessionToken = _serde.structure(body, _serde.loads(body), SessionToken)
+    return result
+
+
+def _decode_refresh(body: bytes) -> SessionRefresh:
+    result: SessionRefresh = _serde.structure(body, _serde.loads(body), SessionRefresh)
+    return result
+
+
+class AsyncSessions:
+    """Operations on sessions. Reach it as ``clerk.sessions``."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._prefix = "/sessions/"
+
+    def _session_url(self, session_id: str, suffix: str = "") -> str:
+        return (
+            self._transport.base_url
+            + self._prefix
+            + path_segment("session_id", session_id)
+            + suffix
+        )
+
+    def _list_url(
+        self,
+        client_id: str | None,
+        user_id: str | None,
+        status: QueryParamStatus | str | None,
+        paginated: bool | None,
+        limit: int | None,
+        offset: int | None,
+    ) -> str:
+        if paginated is not None and not isinstance(paginated, bool):
+            raise TypeError(f"paginated must be a bool, got {type(paginated).__name__}")
+        for name, value in (("client_id", client_id), ("user_id", user_id)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+        return self._transport.url(
+            "/sessions",
+            {
+                "client_id": client_id,
+                "user_id": user_id,
+                "status": _status_value(status),
+                "paginated": paginated,
+                "limit": _int_param("limit", limit, 1),
+                "offset": _int_param("offset", offset, 0),
+            },
+        )
+
+    async def list(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        paginated: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> list[Session]:
+        """List all sessions.
+
+        Returns a list of sessions matching the provided criteria, sorted by creation
+        date, the newest first. At least one of ``client_id`` or ``user_id`` should be
+        provided. ``status`` takes a `QueryParamStatus` or its string value. ``limit``
+        and ``offset`` page through the results; see ``list_page`` for the total count
+        and ``iterate`` for every match.
+        """
+        url = self._list_url(client_id, user_id, status, paginated, limit, offset)
+        return await self._transport.request(
+            "GET", url, _decode_list, replay_safe=True, retries=retries
+        )
+
+    async def list_page(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> SessionPage:
+        """One page of sessions with the total count (``paginated=true``).
+
+        ``total_count`` is None if the server answered without it.
+        """
+        url = self._list_url(client_id, user_id, status, True, limit, offset)
+        return await self._transport.request(
+            "GET", url, _serde.decode_session_page, replay_safe=True, retries=retries
+        )
+
+    def iterate(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        page_size: int = 100,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> SessionIterator:
+        """Every session that matches, fetched page by page as you iterate.
+
+        ``async for session in clerk.sessions.iterate(user_id=...)``. Nothing is fetched
+        until the first item is asked for, and stopping early leaves nothing running.
+        """
+        size = _int_param("page_size", page_size, 1)
+        if size is None or size > _MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
+        # Validate the filters now, not at the first `__anext__`.
+        self._list_url(client_id, user_id, status, True, size, 0)
+        return SessionIterator(
+            self,
+            client_id=client_id,
+            user_id=user_id,
+            status=status,
+            page_size=size,
+            retries=retries,
+        )
+
+    async def create(
+        self,
+        request: CreateSessionRequestBody | Mapping[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        active_organization_id: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> Session:
+        """Create a new active session for the provided user ID.
+
+        This operation is intended only for use in testing, and is not available for
+        production instances. Pass ``request={"user_id": ...}`` (the seed's form), a
+        `CreateSessionRequestBody`, or the keywords.
+        """
+        if request is not None:
+            if user_id is not None or active_organization_id is not None:
+                raise TypeError("create() takes either request= or keywords, not both")
+            body = _request_body(request, CreateSessionRequestBody, "request")
+        elif user_id is None:
+            raise TypeError("create() needs user_id= (or request={'user_id': ...})")
+        else:
+            body = _request_body(
+                {"user_id": user_id, "active_organization_id": active_organization_id},
+                CreateSessionRequestBody,
+                "request",
+            )
+        return await self._transport.request(
+            "POST",
+            self._transport.base_url + "/sessions",
+            _serde.decode_session,
+            replay_safe=False,
+            retries=retries,
+            json_body=_serde.unstructure_body(body),
+        )
+
+    async def get(self, session_id: str, *, retries: RetryConfig | Unset | None = UNSET) -> Session:
+        """Retrieve the details of a session."""
+        return await self._transport.request(
+            "GET",
+            self._session_url(session_id),
+            _serde.decode_session,
+            replay_safe=True,
+            retries=retries,
+        )
+
+    async def revoke(
+        self, session_id: str, *, retries: RetryConfig | Unset | None = UNSET
+    ) -> Session:
+        """Revoke a session.
+
+        Sets the status of a session as "revoked", which is an unauthenticated state. In
+        multi-session mode, a revoked session will still be returned along with its
+        client object, however the user will need to sign in again.
+        """
+        return await self._transport.request(
+            "POST",
+            self._session_url(session_id, "/revoke"),
+            _serde.decode_session,
+            replay_safe=True,
+            retries=retries,
+        )
+
+    async def verify(
+        self,
+        session_id: str,
+        *,
+        token: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> Session:
+        """Verify a session. Deprecated: use networkless ``verify_token`` instead.
+
+        Returns the session if it is authenticated, otherwise raises. The endpoint was
+        removed in API version 2025-04-10, so this request is sent with
+        ``Clerk-API-Version: 2025-03-12``; an instance that no longer serves it answers
+        410, raised as `GoneError`.
+        """
+        warnings.warn(
+            "sessions.verify() is deprecated and removed from Clerk's API since 2025-04-10; "
+            "verify session tokens without a network call with clerk.verify_token()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"token must be a string, got {type(token).__name__}")
+        try:
+            return await self._transport.request(
+                "POST",
+                self._session_url(session_id, "/verify"),
+                _serde.decode_session,
+                replay_safe=True,
+                retries=retries,
+                json_body=None if token is None else {"token": token},
+                api_version=VERIFY_API_VERSION,
+            )
+        except GoneError as exc:
+            raise GoneError(
+                status_code=exc.status_code,
+                errors=exc.errors,
+                clerk_trace_id=exc.clerk_trace_id,
+                headers=exc.headers,
+                body=exc.body,
+                hint="the verify endpoint is gone; verify the session token locally "
+                "with clerk.verify_token(token)",
+            ) from exc
+
+    async def create_token(
+        self,
+        session_id: str,
+        *,
+        expires_in_seconds: float | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> SessionToken:
+        """Create a session token: a JSON Web Token (JWT) based on a session.
+
+        ``expires_in_seconds`` overrides the default session token lifetime (whole
+        seconds; a float is rounded).
+        """
+        return await self._transport.request(
+            "POST",
+            self._session_url(session_id, "/tokens"),
+            _decode_token,
+            replay_safe=True,
+            retries=retries,
+            json_body=_expires_body(expires_in_seconds),
+        )
+
+    async def create_token_from_template(
+        self,
+        session_id: str,
+        template_name: str,
+        *,
+        expires_in_seconds: float | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> SessionToken:
+        """Create a session token from a JWT template.
+
+        Creates a JSON Web Token (JWT) based on a session and a JWT template name defined
+        for your instance (e.g. ``custom_hasura``).
+        """
+        suffix = "/tokens/" + path_segment("template_name", template_name)
+        return await self._transport.request(
+            "POST",
+            self._session_url(session_id, suffix),
+            _decode_token,
+            replay_safe=True,
+            retries=retries,
+            json_body=_expires_body(expires_in_seconds),
+        )
+
+    async def refresh(
+        self,
+        session_id: str,
+        request: RefreshSessionRequestBody | Mapping[str, Any] | None = None,
+        *,
+        expired_token: str | None = None,
+        refresh_token: str | None = None,
+        request_origin: str | None = None,
+        request_headers: Mapping[str, Any] | None = None,
+        format: str | None = None,
+        request_originating_ip: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> SessionRefresh:
+        """Refresh a session by creating a new session token.
+
+        Pass a `RefreshSessionRequestBody` (or a dict) as ``request``, or the fields as
+        keywords (the official SDK's form). A 401 is returned when there are validation
+        errors, which signals the SDKs to fall back to the handshake flow. The answer is
+        a token or cookie directives, per ``format``.
+        """
+        fields = {
+            "expired_token": expired_token,
+            "refresh_token": refresh_token,
+            "request_origin": request_origin,
+            "request_headers": request_headers,
+            "format": format,
+            "request_originating_ip": request_originating_ip,
+        }
+        given = {k: v for k, v in fields.items() if v is not None}
+        if request is not None:
+            if given:
+                raise TypeError("refresh() takes either request= or keywords, not both")
+            body = _request_body(request, RefreshSessionRequestBody, "request")
+        else:
+            body = _request_body(given, RefreshSessionRequestBody, "request")
+        return await self._transport.request(
+            "POST",
+            self._session_url(session_id, "/refresh"),
+            _decode_refresh,
+            replay_safe=False,
+            retries=retries,
+            json_body=_serde.unstructure_body(body),
+        )
+
+
+class SessionIterator:
+    """An async iterator over every matching session, one page request at a time.
+
+    Holds no open response between pages, so stopping early (``break``) needs no cleanup;
+    ``aclose()`` and ``async with`` are there for symmetry with async generators.
+    """
+
+    def __init__(
+        self,
+        sessions: AsyncSessions,
+        *,
+        client_id: str | None,
+        user_id: str | None,
+        status: QueryParamStatus | str | None,
+        page_size: int,
+        retries: RetryConfig | Unset | None,
+    ) -> None:
+        self._sessions = sessions
+        self._filters = {"client_id": client_id, "user_id": user_id, "status": status}
+        self._page_size = page_size
+        self._retries = retries
+        self._offset = 0
+        self._buffer: list[Session] = []
+        self._exhausted = False
+
+    def __aiter__(self) -> AsyncIterator[Session]:
+        return self
+
+    async def __anext__(self) -> Session:
+        if not self._buffer:
+            if self._exhausted:
+                raise StopAsyncIteration
+            page = await self._sessions.list_page(
+                **self._filters,
+                limit=self._page_size,
+                offset=self._offset,
+                retries=self._retries,
+            )
+            self._offset += len(page.data)
+            if len(page.data) < self._page_size or (
+                page.total_count is not None and self._offset >= page.total_count
+            ):
+                self._exhausted = True
+            self._buffer = page.data[::-1]
+            if not self._buffer:
+                raise StopAsyncIteration
+        return self._buffer.pop()
+
+    async def aclose(self) -> None:
+        """Stop the iteration; later calls raise `StopAsyncIteration`."""
+        self._buffer = []
+        self._exhausted = True
+
+    async def __aenter__(self) -> SessionIterator:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

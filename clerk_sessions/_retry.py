@@ -1,0 +1,150 @@
+"""The retry policy: which failures are retried, how long to wait, when to give up.
+
+A `RetryConfig` becomes a `RetryPolicy` once per client (and once per distinct per-call
+override). The first attempt of every request runs without any retry machinery; only a
+retryable failure enters tenacity, which replays that failure as its own first attempt so
+its attempt count and backoff are exact.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable
+from datetime import timezone
+from typing import Any, TypeVar
+
+import tenacity
+
+from clerk_sessions._config import RetryConfig
+from clerk_sessions._errors import APIConnectionError, ClerkSessionsError
+
+__all__ = ["RetryPolicy", "parse_retry_after"]
+
+logger = logging.getLogger("clerk_sessions")
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header, or None when it says nothing usable.
+
+    Accepts delta-seconds (``"3"``, ``"1.5"``) and HTTP dates (a past date means 0).
+    Negative, infinite, NaN and unreadable values give None, so the caller falls back to
+    its own backoff instead of trusting garbage.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+class RetryPolicy:
+    """A `RetryConfig` made ready to run."""
+
+    __slots__ = ("_cap_s", "_random", "config")
+
+    def __init__(self, config: RetryConfig, *, rng: random.Random | None = None) -> None:
+        self.config = config
+        self._cap_s = config.max_retry_after_ms / 1000
+        self._random = rng or random.Random()
+
+    def should_retry(self, exc: BaseException, replay_safe: bool) -> bool:
+        """Whether ``exc`` is worth another attempt.
+
+        ``replay_safe`` is False for a POST that must not run twice (``create``,
+        ``refresh``): it is repeated only when it cannot have reached the server.
+        """
+        if isinstance(exc, APIConnectionError):
+            if not self.config.retry_connection_errors:
+                return False
+            return replay_safe or not exc.request_sent
+        status = getattr(exc, "status_code", None)
+        if not isinstance(exc, ClerkSessionsError) or not isinstance(status, int):
+            return False
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after > self._cap_s:
+            # Not worth waiting for here: raise it, with `retry_after`, to the caller.
+            return False
+        if status == 429:
+            # Clerk refuses before doing any work, so even a create may be repeated.
+            return True
+        return replay_safe and status >= 500 and status != 501
+
+    def backoff_s(self, failed_attempts: int) -> float:
+        """The wait after ``failed_attempts`` failures, jittered downwards."""
+        backoff = self.config.backoff
+        base_ms = min(
+            backoff.max_interval_ms,
+            backoff.initial_interval_ms * backoff.exponent ** (failed_attempts - 1),
+        )
+        return base_ms / 1000 * (1 - self.config.jitter * self._random.random())
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        assert state.outcome is not None
+        retry_after: float | None = getattr(state.outcome.exception(), "retry_after", None)
+        if retry_after is not None:
+            return retry_after
+        return self.backoff_s(state.attempt_number)
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.config.max_attempts:
+            return True
+        spent = max(state.seconds_since_start or 0.0, state.idle_for)
+        return (spent + state.upcoming_sleep) * 1000 > self.config.backoff.max_elapsed_time_ms
+
+    async def run(
+        self, attempt: Callable[[], Awaitable[T]], *, replay_safe: bool, sleep: Sleep
+    ) -> T:
+        """Run ``attempt`` until it succeeds or the policy gives up (then its last error
+        is raised as is)."""
+        try:
+            return await attempt()
+        except ClerkSessionsError as exc:
+            if self.config.strategy == "none" or not self.should_retry(exc, replay_safe):
+                raise
+            first_failure: ClerkSessionsError | None = exc
+
+        async def replay_then_attempt() -> T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await attempt()
+
+        retrying = tenacity.AsyncRetrying(
+            sleep=sleep,
+            stop=self._stop,
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(lambda e: self.should_retry(e, replay_safe)),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        return await retrying(replay_then_attempt)
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    assert state.outcome is not None
+    logger.info(
+        "retrying in %.2f s after attempt %d failed: %s",
+        state.upcoming_sleep,
+        state.attempt_number,
+        state.outcome.exception(),
+    )

@@ -1,0 +1,209 @@
+"""One request to the Backend API: rate limit, send, map the answer, retry.
+
+This is the hot path of every operation. Everything that does not change between calls
+(URL prefix, headers, the retry policy) is built once in ``__init__``; a call builds only
+its URL and, for a POST, its body.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import anyio
+import httpx
+
+from clerk_sessions._config import UNSET, RetryConfig, Unset
+from clerk_sessions._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    SDKError,
+    error_from_response,
+)
+from clerk_sessions._ratelimit import RateLimit
+from clerk_sessions._retry import RetryPolicy, parse_retry_after
+from clerk_sessions._version import __version__
+
+__all__ = ["Transport", "path_segment"]
+
+logger = logging.getLogger("clerk_sessions")
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[Any]]
+
+USER_AGENT = (
+    f"clerk-sessions/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+)
+# Errors where the connection was never made: the request cannot have been processed.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# A 429 without a usable Retry-After still pauses the limiter this long.
+_DEFAULT_QUOTA_PAUSE_S = 1.0
+
+
+def path_segment(name: str, value: object) -> str:
+    """Percent-encode one path parameter so that no value can reach another path."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if value in ("", ".", ".."):
+        raise ValueError(f"{name} must be a non-empty id other than '.' and '..', got {value!r}")
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid text: {value!r}") from None
+
+
+def _query_value(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+class Transport:
+    """Sends requests for one client. Not part of the public API."""
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        server_url: str,
+        api_version: str,
+        timeout_ms: int,
+        retry_config: RetryConfig | None,
+        rate_limit: RateLimit | None,
+        http_client: httpx.AsyncClient | None,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.base_url = server_url.rstrip("/")
+        self.api_version = api_version
+        self.rate_limit = rate_limit
+        headers = {
+            "Authorization": f"Bearer {secret_key}",
+            "Accept": "application/json",
+            "Clerk-API-Version": api_version,
+            "User-Agent": USER_AGENT,
+        }
+        timeout = httpx.Timeout(timeout_ms / 1000)
+        if http_client is None:
+            # Our own client carries the headers, so a call passes none of its own.
+            self.client = httpx.AsyncClient(
+                headers=headers,
+                timeout=timeout,
+                transport=transport,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=64),
+            )
+            self.owns_client = True
+            self._call_headers: dict[str, str] | None = None
+        else:
+            self.client = http_client
+            self.owns_client = False
+            self._call_headers = headers
+        self._timeout: httpx.Timeout | Any = (
+            timeout if http_client is None else (httpx.USE_CLIENT_DEFAULT)
+        )
+        self.rng = random.Random()
+        self.sleep: Sleep = anyio.sleep
+        self._default_policy = None if retry_config is None else RetryPolicy(retry_config)
+        self._policies: dict[RetryConfig, RetryPolicy] = {}
+
+    def set_explicit_timeout(self, timeout_ms: int) -> None:
+        """A user-given timeout applies to a user-given client too."""
+        self._timeout = httpx.Timeout(timeout_ms / 1000)
+
+    def policy(self, retries: RetryConfig | Unset | None) -> RetryPolicy | None:
+        """The policy for a call: the client's, none, or a per-call override (cached)."""
+        if retries is UNSET:
+            return self._default_policy
+        if retries is None:
+            return None
+        policy = self._policies.get(retries)
+        if policy is None:
+            policy = self._policies[retries] = RetryPolicy(retries, rng=self.rng)
+        return policy
+
+    def url(self, path: str, query: Mapping[str, object] | None = None) -> str:
+        url = self.base_url + path
+        if query:
+            pairs = [(k, _query_value(v)) for k, v in query.items() if v is not None]
+            if pairs:
+                url += "?" + urlencode(pairs)
+        return url
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        decode: Callable[[bytes], T],
+        *,
+        replay_safe: bool,
+        retries: RetryConfig | Unset | None,
+        json_body: Any = None,
+        api_version: str | None = None,
+    ) -> T:
+        """Send one logical request (with its retries) and decode a 2XX body."""
+        headers = self._call_headers
+        if api_version is not None:
+            headers = {**(headers or {}), "Clerk-API-Version": api_version}
+
+        async def attempt() -> T:
+            return await self._attempt(method, url, decode, headers, json_body)
+
+        policy = self.policy(retries)
+        if policy is None:
+            return await attempt()
+        return await policy.run(attempt, replay_safe=replay_safe, sleep=self.sleep)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        decode: Callable[[bytes], T],
+        headers: dict[str, str] | None,
+        json_body: Any,
+    ) -> T:
+        if self.rate_limit is not None:
+            await self.rate_limit.acquire(self.sleep)
+        try:
+            response = await self.client.request(
+                method, url, json=json_body, headers=headers, timeout=self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(
+                f"{method} {url} timed out ({type(exc).__name__})",
+                request_sent=not isinstance(exc, _NOT_SENT),
+            ) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"{method} {url} got no answer: {type(exc).__name__}: {exc}",
+                request_sent=not isinstance(exc, _NOT_SENT),
+            ) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            content_type = response.headers.get("content-type", "application/json")
+            if "json" not in content_type:
+                raise SDKError(
+                    f"expected a JSON answer, got content type {content_type!r}",
+                    status_code=status,
+                    headers=response.headers,
+                    body=response.content,
+                )
+            return decode(response.content)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
+        if status == 429 and self.rate_limit is not None:
+            self.rate_limit.pause(
+                retry_after if retry_after is not None else _DEFAULT_QUOTA_PAUSE_S
+            )
+        logger.debug("%s %s -> %d", method, url, status)
+        raise error_from_response(
+            status, response.headers, response.content, retry_after=retry_after
+        )
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()

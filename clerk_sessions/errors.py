@@ -1,0 +1,41 @@
+"""Public exceptions of clerk-sessions (see `clerk_sessions._errors` for the tree)."""
+
+from clerk_sessions._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClerkError,
+    ClerkErrors,
+    ClerkSessionsError,
+    ConfigurationError,
+    GoneError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    SDKError,
+    ServerError,
+    TokenVerificationError,
+    UnprocessableEntityError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClerkError",
+    "ClerkErrors",
+    "ClerkSessionsError",
+    "ConfigurationError",
+    "GoneError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "SDKError",
+    "ServerError",
+    "TokenVerificationError",
+    "UnprocessableEntityError",
+]
