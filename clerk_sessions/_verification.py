@@ -540,7 +540,8 @@ def extract_token(request: object) -> str | None:
 
     authorization = _header(headers, "authorization")
     if authorization is None:
-        # Django before 2.2 has no request.headers; META always has the header.
+        # Django computes request.headers once from META: a header that middleware
+        # sets in META afterwards is only visible there.
         meta = getattr(request, "META", None)
         if isinstance(meta, Mapping):
             authorization = meta.get("HTTP_AUTHORIZATION")
