@@ -95,7 +95,8 @@ class ClerkErrors(ClerkSessionsError, _HTTPStatusMixin):
     """The API answered with Clerk's error JSON (``{"errors": [...], "clerk_trace_id": ...}``).
 
     Attributes: ``status_code``, ``errors`` (a list of `ClerkError`), ``clerk_trace_id``,
-    ``headers`` (the response's) and ``body`` (raw bytes).
+    ``headers`` (the response's), ``body`` (raw bytes) and ``retry_after`` (the
+    ``Retry-After`` header in seconds, when the server sent a usable one).
     """
 
     def __init__(
@@ -106,9 +107,11 @@ class ClerkErrors(ClerkSessionsError, _HTTPStatusMixin):
         clerk_trace_id: str | None,
         headers: Mapping[str, str],
         body: bytes,
+        retry_after: float | None = None,
         hint: str | None = None,
     ) -> None:
         self.status_code = status_code
+        self.retry_after = retry_after
         self.hint = hint
         self.errors = list(errors)
         self.clerk_trace_id = clerk_trace_id
@@ -165,10 +168,6 @@ class RateLimitError(ClerkErrors):
     ``retry_after`` is the server's ``Retry-After`` in seconds (None when absent or
     unreadable).
     """
-
-    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(**kwargs)
 
     def _message(self) -> str:
         text = super()._message()
@@ -326,18 +325,14 @@ def error_from_response(
         error.retry_after = retry_after
         return error
     errors, trace = parsed
-    if status_code == 429:
-        return RateLimitError(
-            status_code=status_code,
-            errors=errors,
-            clerk_trace_id=trace,
-            headers=headers,
-            body=body,
-            retry_after=retry_after,
-        )
     cls = _STATUS_CLASSES.get(status_code)
     if cls is None:
         cls = ServerError if status_code >= 500 else ClerkErrors
     return cls(
-        status_code=status_code, errors=errors, clerk_trace_id=trace, headers=headers, body=body
+        status_code=status_code,
+        errors=errors,
+        clerk_trace_id=trace,
+        headers=headers,
+        body=body,
+        retry_after=retry_after,
     )
