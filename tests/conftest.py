@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,39 @@ FIXTURES_DIR = SHARED_DIR / "clerk-fixtures"
 )
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     return request.param  # type: ignore[no-any-return]
+
+
+# Every FakeClerk built anywhere in the suite checks each response it sends against
+# the spec of the request's Clerk-API-Version (clerk_sessions.testing._validation).
+os.environ.setdefault("CLERK_SESSIONS_FAKE_VALIDATE", str(OPENAPI_DIR))
+
+
+def _fake_clerk_violations() -> list[object]:
+    # Only a test that built a fake can have recorded one; never import the fake here.
+    validation = sys.modules.get("clerk_sessions.testing._validation")
+    if validation is None:
+        return []
+    return list(validation.take_response_violations())
+
+
+@pytest.fixture(autouse=True)
+def _fake_clerk_answers_match_the_spec() -> Iterator[None]:
+    """Fail the test during which a FakeClerk sent a response the spec does not allow."""
+    yield
+    violations = _fake_clerk_violations()
+    if violations:
+        pytest.fail(
+            "FakeClerk sent responses that break the OpenAPI spec:\n"
+            + "\n".join(str(v) for v in violations),
+            pytrace=False,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Responses sent outside any test (session fixtures' teardown) are checked here.
+    violations = _fake_clerk_violations()
+    if violations:
+        print("\nFakeClerk sent responses that break the OpenAPI spec:")
+        for violation in violations:
+            print(f"  {violation}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
