@@ -14,18 +14,31 @@ __all__ = ["RateLimit"]
 class RateLimit:
     """Never more than ``requests`` requests start in any window of ``per_seconds``.
 
-    Clerk counts every request of an instance in fixed windows (1000 per 10 s in
-    production, 100 per 10 s in development). A token bucket that starts full would let
-    twice the quota through across a window boundary; this limiter instead gives each
-    request a start time at least ``per_seconds`` after the request ``requests`` places
-    before it, so every window of that length holds at most ``requests`` starts.
+    Clerk counts every request of an instance (1000 per 10 s in production, 100 per 10 s
+    in development, then 429 with ``Retry-After``). A token bucket that starts full would
+    let twice the quota through across a window boundary; this limiter instead lets a
+    request start only once the request ``requests`` starts before it is at least
+    ``per_seconds`` old, so every window of that length holds at most ``requests`` starts.
 
     One instance is shared by every call of the client it is given to, on every thread of
-    the sync facade (its bookkeeping is guarded by a thread lock, and waiting happens with
-    the event loop's own sleep). A 429 pauses every caller until its ``Retry-After``.
+    the sync facade (its bookkeeping is guarded by a thread lock; waiting happens with the
+    caller's own sleep, so it never blocks an event loop). A 429 seen by any caller
+    (`pause`) holds every caller until its ``Retry-After``.
+
+    :param requests: how many requests may start per window (an integer >= 1).
+    :param per_seconds: the window length in seconds.
+    :param clock: a monotonic clock in seconds (injectable for tests).
     """
 
-    __slots__ = ("_lock", "_paused_until", "_starts", "clock", "per_seconds", "requests")
+    __slots__ = (
+        "_lock",
+        "_paused_until",
+        "_planned",
+        "_started",
+        "clock",
+        "per_seconds",
+        "requests",
+    )
 
     def __init__(
         self,
@@ -36,44 +49,81 @@ class RateLimit:
     ) -> None:
         if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
             raise ValueError(f"requests must be an integer >= 1, got {requests!r}")
-        if not isinstance(per_seconds, (int, float)) or not (
-            math.isfinite(per_seconds) and per_seconds > 0
+        if (
+            isinstance(per_seconds, bool)
+            or not isinstance(per_seconds, (int, float))
+            or not (math.isfinite(per_seconds) and per_seconds > 0)
         ):
             raise ValueError(f"per_seconds must be a positive number, got {per_seconds!r}")
         self.requests = requests
         self.per_seconds = float(per_seconds)
         self.clock = clock
         self._lock = threading.Lock()
-        # Start times of the last `requests` reservations, oldest first (non-decreasing).
-        self._starts: deque[float] = deque(maxlen=requests)
+        # Two records, both of the last `requests` entries, oldest first:
+        # - `_started`: when requests actually started (the guarantee rests on these);
+        # - `_planned`: the slots handed out to waiters, so that waiters wake one by one at
+        #   distinct times instead of all at once whenever a slot frees up.
+        # A waiter that wakes late (busy loop, contended thread) would break a guarantee
+        # built on planned slots alone: the next one could start less than a window after
+        # it. So a start is always checked against `_started` before it counts.
+        self._started: deque[float] = deque(maxlen=requests)
+        self._planned: deque[float] = deque(maxlen=requests)
         self._paused_until = -math.inf
 
     def __repr__(self) -> str:
         return f"RateLimit({self.requests}, {self.per_seconds:g})"
 
-    def _reserve(self) -> float:
-        """Book the earliest allowed start time and return how long to wait for it."""
+    def _plan(self) -> float:
+        """Book the earliest slot the schedule allows; return the wait until it."""
         with self._lock:
             now = self.clock()
-            start = max(now, self._paused_until)
-            if self._starts:
-                start = max(start, self._starts[-1])
-                if len(self._starts) == self.requests:
-                    start = max(start, self._starts[0] + self.per_seconds)
-            self._starts.append(start)
-            return start - now
+            return self._book(now) - now
 
-    async def acquire(self, sleep: Callable[[float], Awaitable[object]]) -> None:
-        """Wait until a request may start, and count it."""
+    def _book(self, now: float) -> float:
+        # Called with the lock held.
+        slot = max(now, self._paused_until)
+        planned = self._planned
+        if planned:
+            slot = max(slot, planned[-1])
+            if len(planned) == self.requests:
+                slot = max(slot, planned[0] + self.per_seconds)
+        planned.append(slot)
+        return slot
+
+    def _try_start(self) -> tuple[float, float]:
+        """Count a start now if allowed: ``(0, now)``; else ``(wait, now)``."""
+        with self._lock:
+            now = self.clock()
+            if now < self._paused_until:
+                # Paused after this caller booked: book again in the rebuilt schedule,
+                # so the callers held by a pause do not all start the instant it ends.
+                return self._book(now) - now, now
+            started = self._started
+            if len(started) == self.requests and started[0] + self.per_seconds > now:
+                return started[0] + self.per_seconds - now, now
+            started.append(now)
+            return 0.0, now
+
+    async def acquire(self, sleep: Callable[[float], Awaitable[object]]) -> float:
+        """Wait until a request may start, count it, and return its start time.
+
+        ``sleep`` is the caller's sleep (the transport's, so tests can replace it). A
+        caller cancelled while waiting leaves its booked slot unused, which only makes
+        the schedule more conservative, never less.
+        """
+        delay = self._plan()
         while True:
-            delay = self._reserve()
             if delay > 0:
                 await sleep(delay)
-            # A 429 that arrived while we waited pauses us too: book again after it.
-            if self.clock() >= self._paused_until:
-                return
+            delay, now = self._try_start()
+            if delay <= 0:
+                return now
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (after a 429's ``Retry-After``)."""
         with self._lock:
             self._paused_until = max(self._paused_until, self.clock() + seconds)
+            # Slots booked before the pause are void: rebuild the schedule from what really
+            # started, so waiters released after the pause are spread over the window again
+            # instead of all starting the instant it ends.
+            self._planned = deque(self._started, maxlen=self.requests)
