@@ -27,11 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 __all__ = ["RequestState", "SessionClaims", "claims_from_payload"]
+
+
+def _empty_payload() -> dict[str, Any]:
+    return {}
 
 
 def _to_datetime(seconds: int) -> datetime:
@@ -79,7 +83,7 @@ class SessionClaims:
     #: The claim format: 2 when the token says ``"v": 2``, else 1.
     version: int = 1
     #: The whole verified payload, for custom claims.
-    raw: dict[str, Any] = attrs.field(factory=dict, hash=False, repr=False)
+    raw: dict[str, Any] = attrs.field(factory=_empty_payload, hash=False, repr=False)
 
     @property
     def expires_at_dt(self) -> datetime:
@@ -113,6 +117,10 @@ class RequestState:
     claims: SessionClaims | None = None
 
 
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    return cast("Mapping[str, Any]", value) if isinstance(value, Mapping) else None
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -124,6 +132,12 @@ def _seconds(value: object) -> int | None:
     if isinstance(value, float):
         return math.floor(value) if math.isfinite(value) else None
     return value
+
+
+def _str_tuple(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in cast("list[object]", value) if isinstance(item, str))
 
 
 def _split_list(value: object) -> list[str]:
@@ -172,7 +186,7 @@ def claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
     optional claims of an unexpected type are treated as absent.
     """
     features = _split_list(payload.get("fea"))
-    actor = payload.get("act")
+    actor = _mapping(payload.get("act"))
     common: dict[str, Any] = {
         "session_id": payload["sid"],
         "user_id": payload["sub"],
@@ -182,14 +196,14 @@ def claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
         "issued_at": _seconds(payload.get("iat")),
         "expires_at": _seconds(payload["exp"]),
         "not_before": _seconds(payload.get("nbf")),
-        "actor": dict(actor) if isinstance(actor, Mapping) else None,
+        "actor": None if actor is None else dict(actor),
         "features": tuple(features),
         "plan": _str(payload.get("pla")),
         "raw": payload,
     }
     if payload.get("v") == 2:
-        org = payload.get("o")
-        if not isinstance(org, Mapping):
+        org = _mapping(payload.get("o"))
+        if org is None:
             return SessionClaims(version=2, **common)
         role = _str(org.get("rol"))
         return SessionClaims(
@@ -200,14 +214,12 @@ def claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
             org_permissions=_v2_permissions(org, features),
             **common,
         )
-    permissions = payload.get("org_permissions")
+    permissions: object = payload.get("org_permissions")
     return SessionClaims(
         version=1,
         org_id=_str(payload.get("org_id")),
         org_role=_str(payload.get("org_role")),
         org_slug=_str(payload.get("org_slug")),
-        org_permissions=tuple(p for p in permissions if isinstance(p, str))
-        if isinstance(permissions, list)
-        else (),
+        org_permissions=_str_tuple(permissions),
         **common,
     )

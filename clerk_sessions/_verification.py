@@ -29,7 +29,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
@@ -179,10 +179,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
-    value = json.loads(data, parse_constant=_reject_constant)
+    value: object = json.loads(data, parse_constant=_reject_constant)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
-    return value
+    return cast("dict[str, Any]", value)
+
+
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    return cast("Mapping[str, Any]", value) if isinstance(value, Mapping) else None
 
 
 def _number(payload: Mapping[str, Any], name: str) -> float | None:
@@ -232,12 +236,15 @@ def _b64url_uint(value: object) -> int:
 
 def _parse_jwks(jwks: object) -> dict[str, RSAPublicKey]:
     """Usable RS256 signing keys of a JWKS by ``kid``; other entries are skipped."""
-    if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
+    document = _mapping(jwks)
+    entries: object = None if document is None else document.get("keys")
+    if not isinstance(entries, list):
         raise ValueError("the JWKS has no 'keys' list")
     crypto = _get_crypto()
     keys: dict[str, RSAPublicKey] = {}
-    for jwk in jwks["keys"]:
-        if not isinstance(jwk, Mapping):
+    for entry in cast("list[object]", entries):
+        jwk = _mapping(entry)
+        if jwk is None:
             continue
         kid = jwk.get("kid")
         if (
@@ -358,7 +365,7 @@ class TokenVerifier:
         if not leeway_s >= 0:
             raise ValueError("leeway_s must be a non-negative number")
 
-        if not isinstance(token, str):
+        if not isinstance(token, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise _fail(TOKEN_MALFORMED, "the token is not a string")
         if len(token) > MAX_TOKEN_LENGTH:
             raise _fail(TOKEN_TOO_LARGE, f"the token is longer than {MAX_TOKEN_LENGTH} characters")
@@ -490,6 +497,10 @@ class TokenVerifier:
             done.set()
 
 
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _header(headers: Any, name: str) -> str | None:
     # Starlette, httpx and Django header objects match names case-insensitively in
     # get(); a plain dict needs the scan.
@@ -529,30 +540,27 @@ def extract_token(request: object) -> str | None:
     case-insensitively), then at the ``__session`` cookie. Accepts a Starlette/FastAPI
     ``Request``, a Django ``HttpRequest``, an ``httpx.Request``, or a mapping of headers.
     """
-    headers: Any
     # Checked before Mapping: a Starlette Request is itself a Mapping (of its scope).
-    if hasattr(request, "headers"):
-        headers = request.headers
-    elif isinstance(request, Mapping):
-        headers = request
-    else:
-        raise TypeError(f"cannot read headers from a {type(request).__name__}")
+    headers: Any = getattr(request, "headers", None)
+    if headers is None:
+        headers = _mapping(request)
+        if headers is None:
+            raise TypeError(f"cannot read headers from a {type(request).__name__}")
 
     authorization = _header(headers, "authorization")
     if authorization is None:
         # Django computes request.headers once from META: a header that middleware
         # sets in META afterwards is only visible there.
-        meta = getattr(request, "META", None)
-        if isinstance(meta, Mapping):
-            authorization = meta.get("HTTP_AUTHORIZATION")
+        meta = _mapping(getattr(request, "META", None))
+        if meta is not None:
+            authorization = _str_or_none(meta.get("HTTP_AUTHORIZATION"))
     token = _bearer(authorization)
     if token is not None:
         return token
 
-    cookies = getattr(request, "COOKIES", None)  # Django
+    cookies = _mapping(getattr(request, "COOKIES", None))  # Django
     if cookies is None:
-        cookies = getattr(request, "cookies", None)  # Starlette
-    if isinstance(cookies, Mapping):
-        value = cookies.get(_SESSION_COOKIE)
-        return value if isinstance(value, str) and value else None
+        cookies = _mapping(getattr(request, "cookies", None))  # Starlette
+    if cookies is not None:
+        return _str_or_none(cookies.get(_SESSION_COOKIE)) or None
     return _cookie_from_header(_header(headers, "cookie"))
