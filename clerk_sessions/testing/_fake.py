@@ -748,6 +748,7 @@ class FakeClerk:
                 status=answer.status,
                 content_type="application/json",
                 body=payload,
+                injected=fault == "error_5xx",
             )
             record.validation = "violation" if violation else "ok"
             record.violation = str(violation) if violation else None

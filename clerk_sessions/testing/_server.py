@@ -40,6 +40,8 @@ class BackgroundServer:
         config = uvicorn.Config(
             app,
             lifespan="off",
+            interface="asgi3",
+            proxy_headers=False,
             log_level="warning",
             http=_DroppingH11Protocol,
             ws="none",

@@ -1,0 +1,71 @@
+"""The fake on a real loopback port: uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from clerk_sessions.testing import FakeClerk, FaultConfig
+
+
+def server_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("FakeClerk:")]
+
+
+def test_serve_yields_a_v1_url_on_loopback_that_answers(fake: FakeClerk) -> None:
+    session = fake.add_session()
+    with fake.serve() as url:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+        headers = {"Authorization": f"Bearer {fake.secret_key}"}
+        response = httpx.get(f"{url}/sessions/{session['id']}", headers=headers)
+    assert response.json() == session
+    assert server_threads() == []
+
+
+def test_serve_routes_on_the_raw_path(fake: FakeClerk) -> None:
+    fake.add_session(session_id="sess_a/b")
+    with fake.serve() as url:
+        headers = {"Authorization": f"Bearer {fake.secret_key}"}
+        response = httpx.get(f"{url}/sessions/sess_a%2Fb", headers=headers)
+    assert response.json()["id"] == "sess_a/b"
+
+
+def test_drop_before_closes_the_socket_without_a_response() -> None:
+    fake = FakeClerk(faults=FaultConfig(drop_before_rate=1.0))
+    session = fake.add_session()
+    with fake.serve() as url, httpx.Client() as client:
+        headers = {"Authorization": f"Bearer {fake.secret_key}"}
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            client.post(f"{url}/sessions/{session['id']}/revoke", headers=headers)
+    assert fake.get_session(session["id"])["status"] == "active"
+
+
+def test_drop_after_changes_state_and_closes_the_socket() -> None:
+    fake = FakeClerk(faults=FaultConfig(drop_after_rate=1.0))
+    session = fake.add_session()
+    with fake.serve() as url, httpx.Client() as client:
+        headers = {"Authorization": f"Bearer {fake.secret_key}"}
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post(f"{url}/sessions/{session['id']}/revoke", headers=headers)
+    assert fake.get_session(session["id"])["status"] == "revoked"
+
+
+def test_truncated_body_is_cut_short_on_the_wire() -> None:
+    fake = FakeClerk(faults=FaultConfig(truncate_rate=1.0))
+    session = fake.add_session()
+    with fake.serve() as url, httpx.Client() as client:
+        headers = {"Authorization": f"Bearer {fake.secret_key}"}
+        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
+            client.get(f"{url}/sessions/{session['id']}", headers=headers)
+
+
+@pytest.mark.anyio
+async def test_serve_async_starts_and_stops(fake: FakeClerk) -> None:
+    async with fake.serve_async() as url, httpx.AsyncClient() as client:
+        response = await client.get(
+            f"{url}/jwks", headers={"Authorization": f"Bearer {fake.secret_key}"}
+        )
+    assert response.json() == fake.jwks()
+    assert server_threads() == []
