@@ -1,0 +1,86 @@
+"""Every check of the project, as nox sessions.
+
+``nox`` runs all of them but ``bench`` (the README's test command); ``nox -s bench`` runs
+the benchmarks. Virtualenvs are made with uv for speed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "codegen", "typecheck", "tests", "docs"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# Test- and benchmark-only packages: Clerk's official SDK is what we compare against and
+# what proves the fake server speaks Clerk's API. It is never a dependency of ours.
+OFFICIAL_SDK = "clerk-backend-api==7.0.0"
+
+# pyenv installs interpreters without putting `python3.X` on PATH unless selected; add
+# them so every version above is found (a no-op on machines without pyenv).
+_pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+if _pyenv.is_dir():
+    _bins = sorted(str(p / "bin") for p in _pyenv.iterdir() if (p / "bin").is_dir())
+    os.environ["PATH"] = os.pathsep.join([*_bins, os.environ.get("PATH", "")])
+
+
+def _install_dev(session: nox.Session) -> None:
+    session.install("-e", ".[dev]", OFFICIAL_SDK)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite on one Python, on both asyncio and trio, with coverage."""
+    _install_dev(session)
+    session.run(
+        "pytest",
+        "--cov=clerk_sessions",
+        "--cov-report=term",
+        f"--cov-report=json:.coverage-{session.python}.json",
+        *session.posargs,
+        env={"COVERAGE_FILE": f".coverage.{session.python}"},
+    )
+    session.run("python", "scripts/check_coverage.py", f".coverage-{session.python}.json")
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict and pyright on the package and on the typing test of the public API."""
+    _install_dev(session)
+    session.run("mypy", "clerk_sessions", "tests/typing")
+    session.run("pyright", "clerk_sessions", "tests/typing")
+
+
+@nox.session(python="3.11")
+def codegen(session: nox.Session) -> None:
+    """The generated sync facade is fresh."""
+    _install_dev(session)
+    session.run("python", "scripts/gen_sync.py", "--check")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The documentation site builds with --strict."""
+    _install_dev(session)
+    session.install("-r", "docs/requirements.txt")
+    session.run("mkdocs", "build", "--strict", "--site-dir", ".nox/site")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmarks against raw httpx and the official SDK (not part of `nox`)."""
+    _install_dev(session)
+    session.install("matplotlib", "uvloop")
+    session.run("python", "-m", "benchmarks", *session.posargs)
