@@ -178,8 +178,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every call: json.loads with any keyword argument builds a new one.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _json_object(data: bytes) -> dict[str, Any]:
-    value: object = json.loads(data, parse_constant=_reject_constant)
+    # JWS header and payload are UTF-8 (RFC 7515 section 5.1); no encoding sniffing.
+    value: object = _JSON.decode(data.decode("utf-8"))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return cast("dict[str, Any]", value)
