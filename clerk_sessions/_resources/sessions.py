@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
@@ -12,8 +12,10 @@ from cattrs.v import transform_error
 from clerk_sessions import _serde
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import GoneError
+from clerk_sessions._resources import bulk
 from clerk_sessions._transport import Transport, path_segment
 from clerk_sessions.models import (
+    BulkRevokeResult,
     CreateSessionRequestBody,
     QueryParamStatus,
     RefreshSessionRequestBody,
@@ -397,6 +399,81 @@ class AsyncSessions:
             replay_safe=False,
             retries=retries,
             json_body=_serde.unstructure_body(body),
+        )
+
+    async def revoke_many(
+        self,
+        session_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int = 8,
+        on_progress: Callable[[int, int | None], object] | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> BulkRevokeResult:
+        """Revoke many sessions, at most ``concurrency`` requests at a time.
+
+        ``session_ids`` is any iterable or async iterable of ids (a generator of a million
+        ids is fine: ids are drawn as workers free up, so memory in flight is bounded by
+        ``concurrency``). An id is never sent twice: duplicates are skipped, which means
+        the distinct ids seen so far are kept (the ids only). Each request uses the retry
+        policy (``retries``) and the client's `RateLimit`, which a 429 pauses for every
+        worker.
+
+        Returns a `BulkRevokeResult` holding every distinct id exactly once: in
+        ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
+        the typed error its last attempt raised). A session that was already revoked
+        counts as revoked.
+
+        ``on_progress(done, total)`` is called after each id finishes; ``total`` is the
+        number of distinct ids for a collection, None for an iterator.
+
+        Errors and early stops:
+
+        - Bad arguments raise before any request: ``concurrency`` not an integer >= 1,
+          ``on_progress`` not callable, a single string instead of an iterable, or a
+          collection holding a non-string id (`TypeError`).
+        - If an iterator yields a non-string id (`TypeError`) or raises, or
+          ``on_progress`` raises, no further id is started, the requests in flight
+          finish, and that exception propagates with the result so far attached as its
+          ``bulk_result`` attribute.
+        - If the call is cancelled, the requests in flight are abandoned at once and the
+          cancellation propagates, with the result so far attached the same way: the
+          ids whose request was in flight are in neither map (the server may or may not
+          have revoked them), and ids never drawn are not in it.
+        """
+        return await bulk.revoke_many(
+            self,
+            session_ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            retries=retries,
+        )
+
+    async def revoke_all(
+        self,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        concurrency: int = 8,
+        on_progress: Callable[[int, int | None], object] | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+    ) -> BulkRevokeResult:
+        """Revoke every active session of a user (``user_id=``) or of a client
+        (``client_id=``); exactly one of them is required.
+
+        Lists the active sessions, then revokes them with `revoke_many`, then lists
+        again, until a listing shows no active session it has not handled (sessions that
+        change while it pages shift the pages; listing again catches what they hid). A
+        session that failed is not tried again. ``on_progress(done, total)`` counts
+        across those rounds (``total`` is the number of sessions found so far). Errors,
+        early stops and the result are as for `revoke_many`.
+        """
+        return await bulk.revoke_all(
+            self,
+            user_id=user_id,
+            client_id=client_id,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            retries=retries,
         )
 
 

@@ -1,0 +1,310 @@
+"""Bulk revocation: ``sessions.revoke_many`` and ``sessions.revoke_all``.
+
+Worker model: ``concurrency`` worker tasks in one task group pull ids from the shared
+input, one at a time, and each sends one ``revoke`` (with its retries) before pulling the
+next. There is no task per id and no queue, so memory in flight is bounded by the
+concurrency whatever the number of ids; what grows with the ids is only what the caller
+asked for (the result maps) and, for inputs that are not collections, the set of ids
+already seen, which "never revoke an id twice" needs.
+
+Quota: nothing here counts requests. Every attempt goes through the client's transport,
+which waits on the client's `RateLimit` (shared with every other call of the client) and
+pauses it on a 429, so all workers hold until the ``Retry-After``, not only the one that
+got it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import anyio
+
+from clerk_sessions._config import RetryConfig, Unset
+from clerk_sessions._errors import ClerkErrors, ClerkSessionsError
+from clerk_sessions.models import BulkRevokeResult, QueryParamStatus, Session, SessionStatus
+
+if TYPE_CHECKING:
+    from clerk_sessions._resources.sessions import AsyncSessions
+
+__all__ = ["ProgressCallback", "revoke_all", "revoke_many"]
+
+ProgressCallback = Callable[[int, "int | None"], object]
+"""``on_progress(done, total)``: ``total`` is None when the number of ids is not known."""
+
+#: The attribute under which an exception leaving a bulk call carries what was done.
+RESULT_ATTRIBUTE = "bulk_result"
+
+# Statuses with which an API may refuse to revoke a session that is no longer active. The
+# fake (and the live API, as far as we know) answers 200 with the session unchanged; the
+# spec also documents 400 for revoke, so a 400/422 is checked with a GET before it counts
+# as a failure.
+_REFUSAL_STATUSES = frozenset((400, 422))
+
+# revoke_all lists with the largest page the API serves.
+_PAGE_SIZE = 500
+# revoke_all lists again until a listing shows no session it has not handled. Sessions
+# created while it runs may keep that going; this bounds it.
+_MAX_PASSES = 10
+
+
+def _check_concurrency(concurrency: object) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise TypeError(f"concurrency must be an integer, got {type(concurrency).__name__}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    return concurrency
+
+
+def _check_progress(on_progress: object) -> None:
+    if on_progress is not None and not callable(on_progress):
+        raise TypeError(f"on_progress must be callable, got {type(on_progress).__name__}")
+
+
+def _not_an_id(item: object, where: str) -> TypeError:
+    return TypeError(f"session ids must be strings, got {type(item).__name__} at {where}")
+
+
+def _attach(exc: BaseException, result: BulkRevokeResult) -> None:
+    """Hand the ledger to the caller on an exception that leaves a bulk call."""
+    setattr(exc, RESULT_ATTRIBUTE, result)
+
+
+class _Ids:
+    """The shared input: hands each worker the next id not handed out before.
+
+    A sync iterator is drawn without awaiting, so no two workers can be inside it at
+    once; an async iterator is drawn under a lock, because an async generator refuses a
+    second ``__anext__`` while one is running.
+    """
+
+    def __init__(self, session_ids: object) -> None:
+        if isinstance(session_ids, (str, bytes)):
+            raise TypeError(
+                "session_ids must be an iterable of ids, not a single id (use revoke())"
+            )
+        self.total: int | None = None
+        self._seen: set[str] | None = set()
+        self._sync: Iterator[object] | None = None
+        self._async: AsyncIterator[object] | None = None
+        self._lock = anyio.Lock()
+        self.drawn = 0
+        self.exhausted = False
+        if isinstance(session_ids, Collection):
+            # Checked whole before any request, and deduplicated once, so the total is
+            # the number of distinct ids and no seen-set is needed.
+            for position, item in enumerate(session_ids):
+                if not isinstance(item, str):
+                    raise _not_an_id(item, f"position {position}")
+            unique: dict[str, None] = dict.fromkeys(session_ids)
+            self.total = len(unique)
+            self._sync = iter(unique)
+            self._seen = None
+        elif isinstance(session_ids, AsyncIterable):
+            self._async = aiter(session_ids)
+        elif isinstance(session_ids, Iterable):
+            self._sync = iter(session_ids)
+        else:
+            raise TypeError(
+                "session_ids must be an iterable or async iterable of strings, "
+                f"got {type(session_ids).__name__}"
+            )
+
+    def _accept(self, item: object) -> str | None:
+        """The id to revoke, or None for one already seen."""
+        if not isinstance(item, str):
+            raise _not_an_id(item, f"item {self.drawn}")
+        if self._seen is not None:
+            if item in self._seen:
+                return None
+            self._seen.add(item)
+        return item
+
+    async def next(self) -> str | None:
+        """The next id to revoke; None when the input is exhausted."""
+        if self._sync is not None:
+            for item in self._sync:
+                self.drawn += 1
+                session_id = self._accept(item)
+                if session_id is not None:
+                    return session_id
+            self.exhausted = True
+            return None
+        assert self._async is not None
+        async with self._lock:
+            while not self.exhausted:
+                try:
+                    item = await self._async.__anext__()
+                except StopAsyncIteration:
+                    self.exhausted = True
+                    break
+                self.drawn += 1
+                session_id = self._accept(item)
+                if session_id is not None:
+                    return session_id
+            return None
+
+
+class _Run:
+    """One ``revoke_many`` call: the ledger, and the reason to stop early, if any."""
+
+    def __init__(
+        self,
+        sessions: AsyncSessions,
+        ids: _Ids,
+        on_progress: ProgressCallback | None,
+        retries: RetryConfig | Unset | None,
+    ) -> None:
+        self.sessions = sessions
+        self.ids = ids
+        self.on_progress = on_progress
+        self.retries = retries
+        self.revoked: dict[str, Session] = {}
+        self.failed: dict[str, Exception] = {}
+        self.error: Exception | None = None
+
+    def result(self) -> BulkRevokeResult:
+        return BulkRevokeResult(revoked=self.revoked, failed=self.failed)
+
+    async def worker(self) -> None:
+        while self.error is None and not self.ids.exhausted:
+            try:
+                session_id = await self.ids.next()
+            except Exception as exc:  # the caller's iterator failed, or gave a non-string
+                self.stop(exc)
+                return
+            if session_id is None:
+                return
+            await self.revoke_one(session_id)
+
+    def stop(self, exc: Exception) -> None:
+        """Take no new id; the workers finish the ids they hold, then ``exc`` is raised."""
+        if self.error is None:
+            self.error = exc
+
+    async def revoke_one(self, session_id: str) -> None:
+        try:
+            session = await self.sessions.revoke(session_id, retries=self.retries)
+        except ClerkErrors as exc:
+            if exc.status_code in _REFUSAL_STATUSES and await self._already_revoked(session_id):
+                return
+            self.failed[session_id] = exc
+        except (ClerkSessionsError, ValueError) as exc:
+            # ValueError: an id that cannot be a path segment ("", ".", "..").
+            self.failed[session_id] = exc
+        except Exception as exc:
+            # Not an API outcome but a bug or an unexpected library error: account for
+            # the id, then stop the run rather than fail every remaining id the same way.
+            self.failed[session_id] = exc
+            self.stop(exc)
+        else:
+            self.revoked[session_id] = session
+        self.progress()
+
+    async def _already_revoked(self, session_id: str) -> bool:
+        """Whether a refused revoke was refused because the session is revoked already."""
+        try:
+            current = await self.sessions.get(session_id, retries=self.retries)
+        except ClerkSessionsError:
+            return False
+        if current.status != SessionStatus.REVOKED:
+            return False
+        self.revoked[session_id] = current
+        self.progress()
+        return True
+
+    def progress(self) -> None:
+        if self.on_progress is None or self.error is not None:
+            return
+        try:
+            self.on_progress(len(self.revoked) + len(self.failed), self.ids.total)
+        except Exception as exc:
+            self.stop(exc)
+
+
+async def revoke_many(
+    sessions: AsyncSessions,
+    session_ids: Iterable[str] | AsyncIterable[str],
+    *,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    retries: RetryConfig | Unset | None,
+) -> BulkRevokeResult:
+    """The implementation of `AsyncSessions.revoke_many` (see its docstring)."""
+    _check_concurrency(concurrency)
+    _check_progress(on_progress)
+    ids = _Ids(session_ids)
+    run = _Run(sessions, ids, on_progress, retries)
+    try:
+        async with anyio.create_task_group() as tg:
+            # No more workers than ids: a small list does not start idle tasks.
+            workers = concurrency if ids.total is None else min(concurrency, ids.total)
+            for _ in range(workers):
+                tg.start_soon(run.worker)
+    except BaseException as exc:
+        # Cancelled (or interrupted): the in-flight requests were abandoned, so their ids
+        # are in neither map; everything that finished is handed over on the exception.
+        _attach(exc, run.result())
+        raise
+    if run.error is not None:
+        _attach(run.error, run.result())
+        raise run.error
+    return run.result()
+
+
+async def revoke_all(
+    sessions: AsyncSessions,
+    *,
+    user_id: str | None,
+    client_id: str | None,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    retries: RetryConfig | Unset | None,
+) -> BulkRevokeResult:
+    """The implementation of `AsyncSessions.revoke_all` (see its docstring)."""
+    if (user_id is None) == (client_id is None):
+        raise TypeError("revoke_all() needs exactly one of user_id= or client_id=")
+    _check_concurrency(concurrency)
+    _check_progress(on_progress)
+    handled: set[str] = set()
+    revoked: dict[str, Session] = {}
+    failed: dict[str, Exception] = {}
+
+    def report(done: int, _total: int | None) -> object:
+        assert on_progress is not None
+        return on_progress(len(revoked) + len(failed) + done, len(handled))
+
+    try:
+        for _ in range(_MAX_PASSES):
+            # List every active session first and revoke afterwards: revoking while
+            # paging would shift the offset-based pages under the listing and skip
+            # sessions. Anything a listing still missed (sessions that ended or were
+            # created meanwhile also shift pages) shows up in the next listing.
+            listing = sessions.iterate(
+                user_id=user_id,
+                client_id=client_id,
+                status=QueryParamStatus.ACTIVE,
+                page_size=_PAGE_SIZE,
+                retries=retries,
+            )
+            fresh = list(dict.fromkeys([s.id async for s in listing if s.id not in handled]))
+            if not fresh:
+                break
+            handled.update(fresh)
+            result = await revoke_many(
+                sessions,
+                fresh,
+                concurrency=concurrency,
+                on_progress=None if on_progress is None else report,
+                retries=retries,
+            )
+            revoked.update(result.revoked)
+            failed.update(result.failed)
+    except BaseException as exc:
+        partial: BulkRevokeResult | None = getattr(exc, RESULT_ATTRIBUTE, None)
+        if partial is not None:
+            revoked.update(partial.revoked)
+            failed.update(partial.failed)
+        _attach(exc, BulkRevokeResult(revoked=revoked, failed=failed))
+        raise
+    return BulkRevokeResult(revoked=revoked, failed=failed)
