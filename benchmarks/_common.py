@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -478,9 +478,7 @@ if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "serve":
         size = int(sys.argv[2]) if len(sys.argv) > 2 else LIST_SIZE
         jwks_arg = sys.argv[3].encode() if len(sys.argv) > 3 else b'{"keys":[]}'
-        try:
+        with suppress(KeyboardInterrupt):
             serve(list_size=size, jwks=jwks_arg)
-        except KeyboardInterrupt:
-            pass
     else:
         print(json.dumps(environment(), indent=2))
