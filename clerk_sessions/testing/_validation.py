@@ -43,6 +43,16 @@ KNOWN_DEVIATIONS: Mapping[str, str] = {
         "rejected with 422 and Clerk's error JSON, as every other Clerk form; the spec "
         "lists only 200/401/404 for the token endpoints"
     ),
+    "createSession and RefreshSession bodies": (
+        "the spec leaves these request bodies optional although they have required "
+        "fields; without a body the fake answers as without those fields (422 "
+        "form_param_missing for user_id, 400 for refresh), so the patched spec marks "
+        "the bodies required"
+    ),
+    "GetJWKS 401": (
+        "/jwks needs the secret key like every path (the spec's global bearerAuth) and "
+        "answers 401 without it; the spec lists only 200"
+    ),
     "every operation 429": (
         "Clerk's quota answers 429 with Retry-After and Clerk's error JSON; "
         "the spec subset omits it"
@@ -62,6 +72,7 @@ _CLERK_ERRORS_RESPONSE: dict[str, Any] = {
     "description": "Clerk's error JSON",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClerkErrors"}}},
 }
+_BODY_REQUIRED = {("/sessions", "post"), ("/sessions/{session_id}/refresh", "post")}
 _METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -74,9 +85,13 @@ def spec_with_known_deviations(spec: Mapping[str, Any]) -> dict[str, Any]:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            responses.setdefault("401", _CLERK_ERRORS_RESPONSE)
             responses.setdefault("429", _CLERK_ERRORS_RESPONSE)
             if path.startswith("/sessions/{session_id}/tokens"):
                 responses.setdefault("422", _CLERK_ERRORS_RESPONSE)
+            body = operation.get("requestBody")
+            if body is not None and (path, method) in _BODY_REQUIRED:
+                body["required"] = True
             if path == "/sessions" and method == "get":
                 responses["200"] = {
                     "description": "A bare array, or a page when paginated=true",
