@@ -7,6 +7,7 @@ from clerk_sessions import errors, models
 from clerk_sessions._client import AsyncClerk
 from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig
 from clerk_sessions._ratelimit import RateLimit
+from clerk_sessions._sync import Clerk
 from clerk_sessions._version import __version__
 from clerk_sessions.models import QueryParamStatus, SessionStatus
 
@@ -14,6 +15,7 @@ __all__ = [
     "UNSET",
     "AsyncClerk",
     "BackoffStrategy",
+    "Clerk",
     "QueryParamStatus",
     "RateLimit",
     "RetryConfig",

@@ -1,0 +1,255 @@
+"""The portal: the event loop thread on which the sync `Clerk` runs `AsyncClerk`.
+
+One `Portal` per `Clerk`. It is started lazily (behind a thread lock) on the first call:
+an anyio blocking portal on the asyncio backend, kept open by entering its context
+manager, and an `AsyncClerk` built on that loop, so its ``httpx.AsyncClient`` (and the
+connection pool in it) only ever lives on the loop that will use it. ``close()`` closes
+the client on that loop, then exits the portal's context manager, which stops the loop
+and joins its thread.
+
+anyio's ``BlockingPortalProvider`` is not used on purpose: when its last lease ends it
+stops the loop, and an ``httpx.AsyncClient`` cannot outlive the loop it was used on.
+
+Why calls do not go through ``BlockingPortal.call``: anyio wraps each call in a task
+group, a cancel scope and two futures, which is most of the cost of a portal hop on a
+fast local server. A call here is one `_Call`: a handle scheduled with
+``call_soon_threadsafe`` that starts a task, and a plain lock the caller blocks on until
+the task's done-callback releases it. Cancellation stays exact: on any `BaseException`
+while waiting (Ctrl-C), the task is cancelled on its loop and the caller waits briefly
+for it to finish before re-raising.
+
+Fork safety: a child process inherits the portal's objects but not its thread. Every
+live portal is reset in the child (``os.register_at_fork``), so the next call there
+starts a new loop, thread and connection pool. The parent's objects are kept, untouched,
+for the child's lifetime: closing them from the child could run the portal's shutdown
+(which waits for a thread that does not exist) or change the parent's epoll set, which
+the child shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio.from_thread
+import sniffio
+
+from clerk_sessions._errors import ClerkSessionsError
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+    from clerk_sessions._client import AsyncClerk
+
+__all__ = ["AsyncContextError", "ClientClosedError", "Portal"]
+
+T = TypeVar("T")
+
+# How long a cancelled call may take to unwind before the caller re-raises anyway.
+_CANCEL_GRACE_S = 2.0
+
+
+class AsyncContextError(ClerkSessionsError, RuntimeError):
+    """The sync `Clerk` was called from a thread that runs an event loop.
+
+    Blocking that thread would stall every other task on its loop (and deadlock on the
+    portal's own loop), so the call is refused: use `AsyncClerk` and ``await`` it there.
+    """
+
+
+class ClientClosedError(ClerkSessionsError, RuntimeError):
+    """The `Clerk` was used after ``close()`` (or after its ``with`` block ended)."""
+
+
+class _Call(Generic[T]):
+    """One coroutine run on the portal's loop for a blocked caller thread."""
+
+    __slots__ = ("coro", "done", "error", "result", "task")
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self.coro = coro
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.task: asyncio.Task[T] | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        """On the loop: run the coroutine as a task."""
+        self.task = task = asyncio.get_running_loop().create_task(self.coro)
+        task.add_done_callback(self._finish)
+
+    def _finish(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            self.error = asyncio.CancelledError()
+        else:
+            self.error = task.exception()
+            if self.error is None:
+                self.result = task.result()
+        self.done.release()
+
+    def cancel(self) -> None:
+        """On the loop: cancel the task (the request in flight is abandoned)."""
+        if self.task is not None:
+            self.task.cancel()
+
+
+class _Running:
+    """What a started portal holds: the loop, the client on it, and how to stop both."""
+
+    __slots__ = ("client", "exit_stack", "loop", "portal")
+
+    def __init__(
+        self,
+        exit_stack: contextlib.ExitStack,
+        portal: BlockingPortal,
+        loop: asyncio.AbstractEventLoop,
+        client: AsyncClerk,
+    ) -> None:
+        self.exit_stack = exit_stack
+        self.portal = portal
+        self.loop = loop
+        self.client = client
+
+
+# Every portal that may own a thread, so that a forked child can reset them all.
+_live: weakref.WeakSet[Portal] = weakref.WeakSet()
+# A child's inherited copies of its parent's running portals: kept, never touched.
+_inherited: list[_Running] = []
+
+
+def _reset_after_fork() -> None:
+    for portal in list(_live):
+        portal._reset_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _refuse_in_async_context() -> None:
+    # asyncio first (a C call, cheap on every call); sniffio catches trio and the rest.
+    if asyncio._get_running_loop() is not None or (
+        sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
+    ):
+        raise AsyncContextError(
+            "the sync Clerk was called from a running event loop, where it would block "
+            "every other task; use AsyncClerk there and await its methods"
+        )
+
+
+async def _anext(aiter: AsyncIterator[T]) -> T:
+    # `__anext__` may return any awaitable; a task needs a coroutine.
+    return await aiter.__anext__()
+
+
+class Portal:
+    """Runs one `AsyncClerk`'s coroutines for sync callers, on a loop in its own thread.
+
+    ``factory`` builds the `AsyncClerk`; it runs on the portal's thread whenever a new
+    loop starts (the first call, and the first call in a forked child). ``client`` is
+    a first instance built eagerly by the caller so that bad settings raise at once.
+    """
+
+    def __init__(self, factory: Callable[[], AsyncClerk]) -> None:
+        self._factory = factory
+        # Built here so that bad settings raise in the constructor; it is first used on
+        # the portal's loop (building one opens no connection and binds no loop).
+        self._client: AsyncClerk | None = factory()
+        self._lock = threading.Lock()
+        self._running: _Running | None = None
+        self._closed = False
+        _live.add(self)
+
+    @property
+    def client(self) -> AsyncClerk:
+        """The `AsyncClerk` the portal runs (for settings: never call it from here)."""
+        if self._client is None:
+            return self._start().client
+        return self._client
+
+    def _start(self) -> _Running:
+        with self._lock:
+            if self._running is not None:
+                return self._running
+            if self._closed:
+                raise ClientClosedError("this Clerk is closed; create a new one")
+            with contextlib.ExitStack() as stack:
+                portal = stack.enter_context(
+                    anyio.from_thread.start_blocking_portal("asyncio", name="clerk-portal")
+                )
+                loop = portal.call(asyncio.get_running_loop)
+                client = self._client if self._client is not None else portal.call(self._factory)
+                self._client = client
+                self._running = _Running(stack.pop_all(), portal, loop, client)
+            return self._running
+
+    def call(self, fn: Callable[[AsyncClerk], Coroutine[Any, Any, T]]) -> T:
+        """Run ``fn(client)`` on the portal's loop and return its result.
+
+        Its exceptions reach the caller as they are, with the caller's frames added to
+        the traceback. Any exception while waiting (``KeyboardInterrupt``) cancels the
+        task and waits for it to unwind before it propagates.
+        """
+        _refuse_in_async_context()
+        running = self._running or self._start()
+        call = _Call(fn(running.client))
+        running.loop.call_soon_threadsafe(call.start)
+        try:
+            call.done.acquire()
+        except BaseException:
+            running.loop.call_soon_threadsafe(call.cancel)
+            call.done.acquire(timeout=_CANCEL_GRACE_S)
+            raise
+        error = call.error
+        if error is not None:
+            call.error = None  # no reference cycle through the traceback
+            raise error
+        return call.result
+
+    def iterate(self, aiter: AsyncIterator[T]) -> Iterator[T]:
+        """A plain iterator over ``aiter``, one portal call per item.
+
+        Stopping early (``break``, an exception, ``close()``, garbage collection) closes
+        the async iterator on the portal.
+        """
+        try:
+            while True:
+                try:
+                    item = self.call(lambda _: _anext(aiter))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            aclose = getattr(aiter, "aclose", None)
+            if aclose is not None and self._running is not None:
+                self.call(lambda _: aclose())
+
+    def close(self) -> None:
+        """Close the client on its loop, then stop the loop and join its thread.
+
+        Idempotent. Later calls raise `ClientClosedError`.
+        """
+        _refuse_in_async_context()
+        with self._lock:
+            running, self._running = self._running, None
+            self._closed = True
+        if running is None:
+            return
+        try:
+            running.portal.call(running.client.aclose)
+        finally:
+            running.exit_stack.close()
+
+    def _reset_in_child(self) -> None:
+        # Runs in a forked child, where only the forking thread exists: the lock may be
+        # held by a thread that is gone, and the loop's thread is gone too.
+        self._lock = threading.Lock()
+        if self._running is not None:
+            _inherited.append(self._running)
+            self._running = None
+            # The parent's pool and sockets stay with the parent; the child builds its own.
+            self._client = None
