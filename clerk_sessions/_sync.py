@@ -124,8 +124,9 @@ class Clerk:
         at all) or the instance's JWKS (fetched once and cached; refetched, at most once
         every 2 s, when a token names an unknown key), then ``exp``, ``nbf`` and ``iat``
         with ``leeway_s``, ``azp`` against ``authorized_parties``, and that ``sub`` and
-        ``sid`` are present. Raises `TokenVerificationError` with a ``reason`` code.
-        Needs the ``jwt`` extra.
+        ``sid`` are present. A session whose ``sts`` claim is ``pending`` (tasks left to
+        do) fails with reason ``session_pending`` unless ``accept_pending=True``.
+        Raises `TokenVerificationError` with a ``reason`` code. Needs the ``jwt`` extra.
         """
         return self._portal.call(
             lambda c: c.verify_token(
