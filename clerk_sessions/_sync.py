@@ -395,8 +395,9 @@ class Sessions:
 
         Returns a `BulkRevokeResult` holding every distinct id exactly once: in
         ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
-        the typed error its last attempt raised). A session that was already revoked
-        counts as revoked.
+        the typed error its last attempt raised, once its retries ran out). A session
+        that was already revoked counts as revoked; so does one that had already ended
+        (the API answers the revoke with the session unchanged: it is signed out).
 
         ``on_progress(done, total)`` is called after each id finishes; ``total`` is the
         number of distinct ids for a collection, None for an iterator.
