@@ -3,8 +3,8 @@
 Enable it per fake (``FakeClerk(validate_responses=<spec dir or file>)``) or for a
 whole test run with the environment variable ``CLERK_SESSIONS_FAKE_VALIDATE=<dir of
 specs>``. Each response is checked against the spec whose version matches the
-request's ``Clerk-API-Version`` (the newest one at or before it; the newest when the
-header is absent). Problems are kept on the request record and in a process-wide
+request's ``Clerk-API-Version`` (the oldest one at or after it; the newest when the
+header is absent or newer than every spec). Problems are kept on the request record and in a process-wide
 registry (:func:`response_violations`) that a test suite can fail on.
 
 Needs PyYAML and openapi-schema-validator (both in the ``dev`` extra), imported only
@@ -293,14 +293,17 @@ class ResponseValidator:
         self._specs = _load_specs(source.resolve())
 
     def spec_for(self, api_version: str | None) -> _Spec:
-        """The newest spec at or before ``api_version`` (the newest when absent or malformed)."""
+        """The oldest spec at or after ``api_version``; the newest when none is, or no header.
+
+        The two specs bracket the one change that matters here (``verify`` removed in
+        2025-04-10): a version between them behaves like the newer one.
+        """
         if api_version is None or not _DATE.match(api_version):
             return self._specs[-1]
-        chosen = self._specs[0]
         for spec in self._specs:
-            if spec.version <= api_version:
-                chosen = spec
-        return chosen
+            if spec.version >= api_version:
+                return spec
+        return self._specs[-1]
 
     def check(
         self,
