@@ -4,8 +4,9 @@ Enable it per fake (``FakeClerk(validate_responses=<spec dir or file>)``) or for
 whole test run with the environment variable ``CLERK_SESSIONS_FAKE_VALIDATE=<dir of
 specs>``. Each response is checked against the spec whose version matches the
 request's ``Clerk-API-Version`` (the oldest one at or after it; the newest when the
-header is absent or newer than every spec). Problems are kept on the request record and in a process-wide
-registry (:func:`response_violations`) that a test suite can fail on.
+header is absent or newer than every spec). Problems are kept on the request record
+and in a process-wide registry (:func:`response_violations`) that a test suite can
+fail on.
 
 Needs PyYAML and openapi-schema-validator (both in the ``dev`` extra), imported only
 when validation is on.
