@@ -254,6 +254,51 @@ def start_server(list_size: int = LIST_SIZE, jwks: bytes | None = None) -> Serve
     return ServerHandle(process=process, port=int(line.split()[1]), list_size=list_size)
 
 
+async def _hammer(port: int, seconds: float, connections: int) -> int:
+    """Send ``GET /v1/sessions/{id}`` back to back on raw sockets; count the answers.
+
+    The client here does nothing but write fixed bytes and read a known number of bytes,
+    so the rate it reaches is (close to) the server's ceiling for that route.
+    """
+    request = (f"GET /v1/sessions/{SESSION_ID} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    await reader.readexactly(length)
+    size = len(head) + length
+    writer.close()
+    deadline = time.perf_counter() + seconds
+    count = 0
+
+    async def one_connection() -> None:
+        nonlocal count
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline:
+            writer.write(request)
+            await reader.readexactly(size)
+            count += 1
+        writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    return count
+
+
+def server_capacity(
+    server: ServerHandle, seconds: float = 1.0, connections: int = 4
+) -> dict[str, float]:
+    """The server's ceiling for single-session GETs, and its CPU% while at it.
+
+    Compare ``requests_per_s`` with a client's calls per second: when the server can
+    answer several times faster than the fastest client asks, it is not the bottleneck.
+    """
+    with server.cpu_meter() as meter:
+        t0 = time.perf_counter()
+        count = asyncio.run(_hammer(server.port, seconds, connections))
+        wall = time.perf_counter() - t0
+    return {"requests_per_s": count / wall, "server_cpu_pct": meter["cpu_pct"]}
+
+
 @contextmanager
 def running_server(list_size: int = LIST_SIZE, jwks: bytes | None = None) -> Iterator[ServerHandle]:
     """`start_server` as a context manager that always stops it."""

@@ -17,11 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks._common import session_dict
 from clerk_sessions import _serde
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import Session, SessionActivity, SessionStatus, SessionTask
-
-from benchmarks._common import session_dict
 
 _reference = _serde.make_converter(detailed=True)
 
