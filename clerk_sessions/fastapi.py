@@ -1,0 +1,211 @@
+"""FastAPI and Starlette integration (extra ``fastapi``).
+
+One `AsyncClerk` per application, opened and closed by the lifespan, and dependencies
+that hand it out or authenticate the caller::
+
+    from fastapi import Depends, FastAPI
+    from clerk_sessions.fastapi import ClerkAuth, clerk_lifespan, get_clerk
+
+    app = FastAPI(lifespan=clerk_lifespan())        # reads CLERK_SECRET_KEY at startup
+    require_session = ClerkAuth(authorized_parties=["https://example.com"])
+
+    @app.get("/me")
+    async def me(claims: SessionClaims = Depends(require_session)) -> dict[str, str]:
+        return {"user_id": claims.user_id}
+
+Only Starlette is imported here, so the same pieces serve a plain Starlette app: pass
+``clerk_lifespan()`` as its ``lifespan`` and ``await`` a `ClerkAuth` with the request
+inside an endpoint; the `HTTPException` it raises becomes the 401 answer.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the dependencies' signatures at
+# run time, and cannot resolve string annotations of a callable instance's `__call__`.
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Collection
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
+from clerk_sessions._claims import RequestState, SessionClaims
+from clerk_sessions._client import AsyncClerk
+from clerk_sessions._verification import INVALID_KEY, JWKS_UNAVAILABLE, MISSING_TOKEN
+
+__all__ = [
+    "AUTH_STATE_ATTRIBUTE",
+    "STATE_ATTRIBUTE",
+    "ClerkAuth",
+    "OptionalClerkAuth",
+    "clerk_lifespan",
+    "get_clerk",
+    "optional_session",
+    "require_session",
+]
+
+AppT = TypeVar("AppT", bound=Starlette)
+Lifespan = Callable[[AppT], AbstractAsyncContextManager[Any]]
+
+#: The ``app.state`` attribute that holds the application's `AsyncClerk`.
+STATE_ATTRIBUTE = "clerk"
+#: The ``request.state`` attribute where the dependencies leave the `RequestState`.
+AUTH_STATE_ATTRIBUTE = "clerk_auth"
+
+# Reasons that say the server cannot verify anything right now (no keys, a broken
+# configured key), not that the caller's token is bad: answering 401 would tell
+# clients to drop valid tokens.
+_UNAVAILABLE_REASONS = frozenset({JWKS_UNAVAILABLE, INVALID_KEY})
+
+
+def clerk_lifespan(
+    lifespan: Lifespan[AppT] | None = None, /, **client_kwargs: Any
+) -> Lifespan[AppT]:
+    """A lifespan that owns one `AsyncClerk` for the application's lifetime.
+
+    The client is built at startup from ``client_kwargs`` (the `AsyncClerk` constructor's
+    keywords; with none, the secret key and URL come from ``CLERK_SECRET_KEY`` and
+    ``CLERK_API_URL``), stored as ``app.state.clerk`` and closed at shutdown. Building it
+    at startup, not at import, means a missing key stops the server from starting,
+    and importing the application needs no configuration.
+
+    Pass your own lifespan to run inside it (the client is already there when yours
+    starts, and still open while yours shuts down); whatever yours yields (lifespan
+    state) is passed on::
+
+        app = FastAPI(lifespan=clerk_lifespan(my_lifespan, timeout_ms=5_000))
+    """
+
+    @contextlib.asynccontextmanager
+    async def run(app: AppT) -> AsyncGenerator[Any, None]:
+        async with AsyncClerk(**client_kwargs) as clerk:
+            setattr(app.state, STATE_ATTRIBUTE, clerk)
+            try:
+                if lifespan is None:
+                    yield None
+                else:
+                    async with lifespan(app) as state:
+                        yield state
+            finally:
+                delattr(app.state, STATE_ATTRIBUTE)
+
+    return run
+
+
+def get_clerk(request: HTTPConnection) -> AsyncClerk:
+    """The application's `AsyncClerk` (a dependency: ``clerk = Depends(get_clerk)``).
+
+    Raises `RuntimeError` when the application was not started with `clerk_lifespan`.
+    """
+    clerk: object = getattr(request.app.state, STATE_ATTRIBUTE, None)
+    if not isinstance(clerk, AsyncClerk):
+        raise RuntimeError(
+            "no AsyncClerk on app.state: create the application with "
+            "lifespan=clerk_lifespan() (and run its lifespan, e.g. `with TestClient(app)`)"
+        )
+    return clerk
+
+
+class _Authenticator:
+    # The shared half of both dependencies: settings, verification, and leaving the
+    # RequestState on request.state for handlers that want the reason.
+
+    def __init__(
+        self,
+        *,
+        authorized_parties: Collection[str] | None = None,
+        accept_pending: bool = False,
+        leeway_s: float = 5,
+        jwt_key: str | None = None,
+    ) -> None:
+        if isinstance(authorized_parties, str):
+            # A str is a Collection[str] of characters: "https://a.com" would match "h".
+            raise TypeError("authorized_parties must be a collection of origins, not a str")
+        self.authorized_parties = (
+            None if authorized_parties is None else frozenset(authorized_parties)
+        )
+        self.accept_pending = accept_pending
+        self.leeway_s = leeway_s
+        self.jwt_key = jwt_key
+
+    def __repr__(self) -> str:
+        parties = None if self.authorized_parties is None else sorted(self.authorized_parties)
+        return (
+            f"{type(self).__name__}(authorized_parties={parties!r}, "
+            f"accept_pending={self.accept_pending!r})"
+        )
+
+    async def authenticate(self, request: HTTPConnection) -> RequestState:
+        """Authenticate ``request`` with the application's client; never raises for a
+        bad token. The state is also left on ``request.state.clerk_auth``."""
+        state = await get_clerk(request).authenticate_request(
+            request,
+            authorized_parties=self.authorized_parties,
+            leeway_s=self.leeway_s,
+            jwt_key=self.jwt_key,
+            accept_pending=self.accept_pending,
+        )
+        setattr(request.state, AUTH_STATE_ATTRIBUTE, state)
+        return state
+
+
+def _refusal(reason: str) -> HTTPException:
+    if reason in _UNAVAILABLE_REASONS:
+        return HTTPException(
+            503, detail="authentication is unavailable", headers={"Retry-After": "5"}
+        )
+    if reason == MISSING_TOKEN:
+        # RFC 6750 section 3.1: a request without credentials gets no error code.
+        challenge = "Bearer"
+    else:
+        # Reason codes are fixed snake_case words: nothing to escape in the quoted string.
+        challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+    return HTTPException(401, detail=reason, headers={"WWW-Authenticate": challenge})
+
+
+class ClerkAuth(_Authenticator):
+    """A dependency that returns the caller's `SessionClaims`, or answers 401.
+
+    ``Depends(ClerkAuth(...))`` authenticates the request's ``Authorization: Bearer``
+    header or ``__session`` cookie with the application's `AsyncClerk` (see
+    `clerk_lifespan`). When the caller is not signed in it raises `HTTPException` 401 with
+    ``WWW-Authenticate: Bearer error="invalid_token", error_description="<reason>"``
+    (just ``Bearer`` when the request carried no token, as RFC 6750 asks), and 503 when
+    no verification key is available. The `RequestState` is left on
+    ``request.state.clerk_auth`` either way.
+
+    :param authorized_parties: the origins accepted in ``azp`` (None: any).
+    :param accept_pending: also let in sessions that are ``pending`` (tasks left).
+    :param leeway_s: tolerated clock skew for ``exp``, ``nbf`` and ``iat``.
+    :param jwt_key: the instance's PEM public key, for verification without ``/jwks``.
+    """
+
+    async def __call__(self, request: HTTPConnection) -> SessionClaims:
+        state = await self.authenticate(request)
+        if not state.is_signed_in or state.claims is None:
+            raise _refusal(state.reason or MISSING_TOKEN)
+        return state.claims
+
+
+class OptionalClerkAuth(_Authenticator):
+    """A dependency that returns the caller's `SessionClaims`, or None when signed out.
+
+    Takes the parameters of `ClerkAuth`. Any signed-out state gives None, a bad token as
+    well as none at all; ``request.state.clerk_auth.reason`` says which. Only an
+    unavailable verification key still answers 503, so that an outage does not silently
+    look like a signed-out caller.
+    """
+
+    async def __call__(self, request: HTTPConnection) -> SessionClaims | None:
+        state = await self.authenticate(request)
+        if state.is_signed_in:
+            return state.claims
+        if state.reason in _UNAVAILABLE_REASONS:
+            raise _refusal(state.reason or JWKS_UNAVAILABLE)
+        return None
+
+
+#: ``Depends(require_session)``: `ClerkAuth` with the defaults.
+require_session = ClerkAuth()
+#: ``Depends(optional_session)``: `OptionalClerkAuth` with the defaults.
+optional_session = OptionalClerkAuth()
