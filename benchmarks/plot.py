@@ -1,0 +1,85 @@
+"""Draw the results as one picture: how much each contender costs relative to ours.
+
+Every row becomes a group of two bars, "raw httpx" and "official SDK", each showing
+``other's cost / our cost`` (for rates, ``our rate / other's rate``... inverted so that
+in every group a bar *above 1* means we are faster than that contender and *below 1*
+means we are slower). The dashed line at 1 is parity; a marker shows where the issue's
+target sits for that bar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["draw"]
+
+
+def _speedup(ratio: float | None, better: str) -> float | None:
+    """Ours-vs-other ratio turned into "how many times faster we are" (>1 = faster)."""
+    if ratio is None or ratio == 0:
+        return None
+    return ratio if better == "higher" else 1 / ratio
+
+
+def _target_speedup(target: str, who: str, better: str) -> float | None:
+    for clause in target.split(";") if target else []:
+        name, _op, value = clause.split()
+        if name == who:
+            return _speedup(float(value), better)
+    return None
+
+
+def draw(report: dict[str, Any], path: Path) -> None:
+    """Write the plot of ``report`` (as written by `benchmarks.run`) to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["rows"] if r.get("plot", True)]
+    labels = [r["name"] for r in rows]
+    height = 0.38
+    fig, ax = plt.subplots(figsize=(9, 0.75 * len(rows) + 1.8))
+    for offset, key, who, color, label in (
+        (-height / 2, "ratio_vs_raw", "raw", "#7f8c8d", "vs raw httpx (the floor)"),
+        (height / 2, "ratio_vs_official", "official", "#2e86de", "vs official SDK"),
+    ):
+        ys, xs = [], []
+        for i, r in enumerate(rows):
+            value = _speedup(r[key], r["better"])
+            if value is not None:
+                ys.append(i + offset)
+                xs.append(value)
+        bars = ax.barh(ys, xs, height=height, color=color, label=label)
+        for bar, value in zip(bars, xs, strict=True):
+            ax.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {value:.2f}x",
+                va="center",
+                fontsize=8,
+            )
+        for i, r in enumerate(rows):
+            goal = _target_speedup(r["target"], who, r["better"])
+            if goal is not None:
+                ax.plot([goal], [i + offset], marker="|", markersize=14, color="#c0392b")
+    ax.plot([], [], marker="|", linestyle="", markersize=12, color="#c0392b", label="target")
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("times faster than the other (>1: clerk-sessions is faster)")
+    env = report["environment"]
+    ax.set_title(
+        f"clerk-sessions vs raw httpx and clerk-backend-api\n"
+        f"{env['python']}, {env['event_loop'].split(' ')[0]}, {env['cpu']} x{env['cpu_count']}",
+        fontsize=10,
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,165 @@
+"""Run every benchmark in one process against one local server, print one table.
+
+    python -m benchmarks              # the full run: writes benchmarks/results/latest.json
+                                      # and docs/img/benchmarks.png
+    python -m benchmarks --quick      # tiny sizes, seconds; what the test suite runs
+    python -m benchmarks --only async_get,decode
+
+Each benchmark module has ``run(quick, server=None) -> list[dict]`` returning rows in
+the format of `benchmarks._common.row`. Modules run one after the other (never in
+parallel: they would measure each other), the import benchmark first while the machine
+is otherwise idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import environment, running_server, server_capacity
+
+__all__ = ["BENCHMARKS", "main", "run_all"]
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+PLOT = ROOT / "docs" / "img" / "benchmarks.png"
+
+#: name -> module; the order in which they run and appear in the table.
+BENCHMARKS = {
+    "import": "benchmarks.bench_import",
+    "decode": "benchmarks.bench_decode",
+    "verify": "benchmarks.bench_verify",
+    "async": "benchmarks.bench_async",
+    "sync": "benchmarks.bench_sync",
+    "bulk": "benchmarks.bench_bulk",
+}
+
+
+def _call(module: Any, quick: bool, server: Any) -> list[dict[str, Any]]:
+    params = inspect.signature(module.run).parameters
+    rows: list[dict[str, Any]] = (
+        module.run(quick, server=server) if "server" in params else module.run(quick)
+    )
+    return rows
+
+
+def run_all(quick: bool, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the selected benchmarks; return the whole report (environment, rows, errors)."""
+    selected = [name for name in BENCHMARKS if not only or name in only]
+    started = time.time()
+    report: dict[str, Any] = {
+        "command": "python -m benchmarks" + (" --quick" if quick else ""),
+        "quick": quick,
+        "environment": environment(),
+        "rows": [],
+        "errors": {},
+    }
+    with running_server(50 if quick else 500) as server:
+        report["server"] = {
+            "list_size": server.list_size,
+            **server_capacity(server, seconds=0.2 if quick else 2.0, connections=1),
+        }
+        for name in selected:
+            try:
+                module = importlib.import_module(BENCHMARKS[name])
+            except ImportError as exc:
+                report["errors"][name] = f"not available: {exc}"
+                continue
+            t0 = time.perf_counter()
+            try:
+                rows = _call(module, quick, server)
+            except Exception:
+                report["errors"][name] = traceback.format_exc()
+                continue
+            for item in rows:
+                item.setdefault("benchmark", name)
+                item.setdefault("seconds", time.perf_counter() - t0)
+            report["rows"].extend(rows)
+    report["duration_s"] = time.time() - started
+    report["environment"]["load_average_after"] = list(os.getloadavg())
+    return report
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The rows as a Markdown table (also readable in a terminal)."""
+    lines = [
+        "| benchmark | unit | ours | raw httpx | official | ours/raw | ours/official "
+        "| target | met |",
+        "|---|---|--:|--:|--:|--:|--:|---|---|",
+    ]
+    for r in report["rows"]:
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        better = "higher is better" if r["better"] == "higher" else ""
+        unit = f"{r['unit']} ({better})" if better else r["unit"]
+        lines.append(
+            f"| {r['name']} | {unit} | {_fmt(r['ours'])} | {_fmt(r['raw_httpx'])} "
+            f"| {_fmt(r['official'])} | {_ratio(r['ratio_vs_raw'])} "
+            f"| {_ratio(r['ratio_vs_official'])} | {r['target'] or '-'} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: run, print the table, write JSON and the plot."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no files written")
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--json", type=Path, help=f"where to write results (full run: {RESULTS})")
+    parser.add_argument("--plot", type=Path, help=f"where to draw the plot (full run: {PLOT})")
+    parser.add_argument("--no-plot", action="store_true", help="skip the plot")
+    args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    report = run_all(args.quick, only)
+    env = report["environment"]
+    print(
+        f"{env['python']} on {env['cpu']} x{env['cpu_count']}, {env['event_loop']}, "
+        f"sniffio importable: {env['sniffio_importable']}, load {env['load_average']}"
+    )
+    print(
+        f"server ceiling: {report['server']['requests_per_s']:,.0f} GET/s at "
+        f"{report['server']['server_cpu_pct']:.0f}% of one core"
+    )
+    print(table(report))
+    for name, error in report["errors"].items():
+        print(f"\n[{name}] {error}", file=sys.stderr)
+    json_path = args.json or (None if args.quick else RESULTS)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {json_path}")
+    plot_path = args.plot or (None if args.quick or args.no_plot else PLOT)
+    if plot_path is not None and not args.no_plot:
+        from benchmarks.plot import draw
+
+        draw(report, plot_path)
+        print(f"drew {plot_path}")
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
