@@ -21,6 +21,7 @@ error says.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import linecache
 import types
@@ -282,12 +283,36 @@ def make_converter(*, detailed: bool, forbid_extra_keys: bool = False) -> cattrs
 
 
 converter = make_converter(detailed=False)
-_detailed_converter = make_converter(detailed=True)
 
-# Prebuilt structuring functions: the hot path calls these directly instead of asking
-# the converter to dispatch on the type for every response.
-_structure_session = converter.get_structure_hook(Session)
-_structure_session_list = converter.get_structure_hook(list[Session])
+
+@functools.cache
+def _detailed_converter() -> cattrs.Converter:
+    # Only a broken body needs it, so it is built then, not at import.
+    return make_converter(detailed=True)
+
+
+# The hot path calls prebuilt structuring functions directly instead of asking the
+# converter to dispatch on the type for every response. They are generated on first
+# use, not at import (a few milliseconds that every `import clerk_sessions` would pay):
+# until then these names hold stand-ins that build the real hooks and rebind the names.
+def _build_hooks() -> None:
+    global _structure_session, _structure_session_list
+    _structure_session = converter.get_structure_hook(Session)
+    _structure_session_list = converter.get_structure_hook(list[Session])
+
+
+def _first_session(data: Any, cls: Any) -> Session:
+    _build_hooks()
+    return _structure_session(data, cls)
+
+
+def _first_session_list(data: Any, cls: Any) -> list[Session]:
+    _build_hooks()
+    return _structure_session_list(data, cls)
+
+
+_structure_session: Callable[[Any, Any], Session] = _first_session
+_structure_session_list: Callable[[Any, Any], list[Session]] = _first_session_list
 
 
 def _validation_error(
@@ -295,7 +320,7 @@ def _validation_error(
 ) -> ResponseValidationError:
     """Re-run the detailed converter to name the failing field paths."""
     try:
-        _detailed_converter.structure(data, target)
+        _detailed_converter().structure(data, target)
     except (ClassValidationError, IterableValidationError) as detailed:
         return ResponseValidationError(transform_error(detailed, path="$"), body=body)
     except Exception as other:
