@@ -1,0 +1,77 @@
+"""`require_session`: a view decorator that answers 401 unless the caller is signed in."""
+
+# Django ships no type information: its names are unknown to pyright.
+# pyright: reportMissingTypeStubs=false, reportUnknownMemberType=false
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import iscoroutinefunction
+from django.http import JsonResponse
+
+from clerk_sessions._claims import RequestState
+from clerk_sessions._verification import INVALID_KEY, JWKS_UNAVAILABLE, MISSING_TOKEN
+
+__all__ = ["require_session"]
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+
+# The server cannot verify anything (no keys, a broken CLERK_JWT_KEY): a 401 would tell
+# clients to drop tokens that are fine.
+_UNAVAILABLE_REASONS = frozenset({JWKS_UNAVAILABLE, INVALID_KEY})
+
+
+def refusal(state: RequestState | None) -> JsonResponse | None:
+    """The answer for a request that is not signed in, or None when it is."""
+    if state is None:
+        raise RuntimeError(
+            "request.clerk_auth is missing: add "
+            '"clerk_sessions.django.middleware.ClerkMiddleware" to MIDDLEWARE'
+        )
+    if state.is_signed_in:
+        return None
+    reason = state.reason or MISSING_TOKEN
+    if reason in _UNAVAILABLE_REASONS:
+        response = JsonResponse({"detail": "authentication is unavailable"}, status=503)
+        response["Retry-After"] = "5"
+        return response
+    response = JsonResponse({"detail": reason}, status=401)
+    # RFC 6750 section 3.1: no error code for a request that carried no credentials.
+    response["WWW-Authenticate"] = (
+        "Bearer"
+        if reason == MISSING_TOKEN
+        else f'Bearer error="invalid_token", error_description="{reason}"'
+    )
+    return response
+
+
+def require_session(view: ViewT) -> ViewT:
+    """Let the view run only for a signed-in caller; answer 401 (JSON) otherwise.
+
+    Needs `ClerkMiddleware`. The 401 carries ``WWW-Authenticate: Bearer
+    error="invalid_token", error_description="<reason>"`` (just ``Bearer`` when the
+    request had no token); it is 503 when no verification key is available. Works on
+    sync and async views; inside, ``request.clerk_session`` is the caller's claims.
+    """
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+            refused = refusal(getattr(request, "clerk_auth", None))
+            if refused is not None:
+                return refused
+            return await view(request, *args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(view)
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+        refused = refusal(getattr(request, "clerk_auth", None))
+        if refused is not None:
+            return refused
+        return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

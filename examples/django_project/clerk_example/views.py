@@ -1,0 +1,43 @@
+"""Views of the example project."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from clerk_sessions.django import get_client, require_session
+from clerk_sessions.errors import NotFoundError
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness, without authentication."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@require_session
+def me(request: HttpRequest) -> JsonResponse:
+    """Who the caller is, from the verified token alone (no request to Clerk)."""
+    claims = request.clerk_session  # type: ignore[attr-defined]
+    return JsonResponse({"user_id": claims.user_id, "session_id": claims.session_id})
+
+
+@require_POST
+@require_session
+def revoke_session(request: HttpRequest, session_id: str) -> JsonResponse:
+    """Revoke one of the caller's own sessions (e.g. a lost phone's).
+
+    Another user's session answers 404 like an unknown one, so that session ids of other
+    users cannot be probed.
+    """
+    claims = request.clerk_session  # type: ignore[attr-defined]
+    clerk = get_client()
+    try:
+        session = clerk.sessions.get(session_id)
+    except NotFoundError:
+        session = None
+    if session is None or session.user_id != claims.user_id:
+        return JsonResponse({"detail": "no such session"}, status=404)
+    revoked = clerk.sessions.revoke(session_id)
+    return JsonResponse({"id": revoked.id, "status": revoked.status.value})

@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the clerk-sessions example project.
+
+CLERK_SECRET_KEY=sk_test_... python manage.py check
+CLERK_SECRET_KEY=sk_test_... python manage.py runserver
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clerk_example.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()
