@@ -476,13 +476,13 @@ def verify_token_command(
     if token == "-":
         token = sys.stdin.read().strip()
     pem: str | None = None
+    source = "CLERK_JWT_KEY"
     if jwt_key is not None:
         with open(jwt_key, encoding="utf-8") as file:
             pem = file.read()
         source = f"--jwt-key {jwt_key}"
     elif os.environ.get("CLERK_JWT_KEY"):
         pem = os.environ["CLERK_JWT_KEY"]
-        source = "CLERK_JWT_KEY"
     out = state.output
 
     async def verify_with_pem(key: str) -> int:

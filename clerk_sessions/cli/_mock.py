@@ -69,11 +69,14 @@ def serve(
             url = _listen(stack, fake, host, port)
             _announce(out, fake, url, rate_limit)
             log = _RequestLog(fake, out) if log_requests else None
-            while not terminated.wait(_TICK_S):
+            try:
+                while not terminated.wait(_TICK_S):
+                    if log is not None:
+                        log.flush()
+            finally:
+                # The requests of the last tick are logged too, on Ctrl-C as well.
                 if log is not None:
-                    log.flush()
-            if log is not None:
-                log.flush(final=True)
+                    log.flush(final=True)
     except KeyboardInterrupt:
         # Leaving the `with` above stopped the server before we get here.
         out.note("stopped (Ctrl-C)")

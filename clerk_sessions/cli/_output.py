@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -63,15 +63,14 @@ def _device(session: Session) -> str:
     return ", ".join(part for part in parts if part)
 
 
-def _jsonable(value: Any) -> Any:
-    """attrs instances as the API's JSON (enums are str subclasses, tuples become lists)."""
-    return attrs.asdict(value, recurse=True) if attrs.has(type(value)) else value
+def _jsonable(value: attrs.AttrsInstance) -> dict[str, Any]:
+    """A model as the API's JSON (enums are str subclasses, tuples become lists)."""
+    return attrs.asdict(value, recurse=True)
 
 
 def session_json(session: Session) -> dict[str, Any]:
     """A session as the API's JSON object."""
-    data: dict[str, Any] = _jsonable(session)
-    return data
+    return _jsonable(session)
 
 
 def error_json(exc: BaseException) -> dict[str, Any]:
@@ -232,7 +231,7 @@ class Output:
     @contextmanager
     def progress(
         self, description: str, *, enabled: bool
-    ) -> Iterator[Callable[[int, int | None], None] | None]:
+    ) -> Generator[Callable[[int, int | None], None] | None, None, None]:
         """A progress bar on stderr; yields the ``on_progress(done, total)`` to hand the SDK.
 
         Yields None when disabled, so the SDK does not even call back.
