@@ -264,7 +264,7 @@ def list_command(
 @_output_options
 @click.pass_obj
 def get_command(state: State, session_id: str) -> int:
-    """Show one session in full (status, user, client, times, device)."""
+    """Show one session in full: status, user, client, times, device."""
 
     async def body(clerk: AsyncClerk, out: Output) -> int:
         out.session(await clerk.sessions.get(session_id))
@@ -291,7 +291,11 @@ def revoke_command(state: State, session_ids: tuple[str, ...], concurrency: int)
     """
 
     async def body(clerk: AsyncClerk, out: Output) -> int:
-        result = await clerk.sessions.revoke_many(session_ids, concurrency=concurrency)
+        enabled = len(session_ids) > 1 and out.err.is_terminal
+        with out.progress("revoking", enabled=enabled) as on_progress:
+            result = await clerk.sessions.revoke_many(
+                session_ids, concurrency=concurrency, on_progress=on_progress
+            )
         return _report_bulk(out, result, revoked_table=True)
 
     return _with_client(state, body)
@@ -381,7 +385,8 @@ def revoke_all_command(
             if count == 0:
                 out.note(f"nothing to revoke: {who} has no active session")
                 return EXIT_OK
-            click.confirm(f"Revoke {count} active session(s) of {who}?", abort=True, err=True)
+            if not click.confirm(f"Revoke {count} active session(s) of {who}?", err=True):
+                raise CommandError("not confirmed: nothing was revoked")
 
         def on_interrupt(done: int, total: int | None) -> None:
             state.interrupt_note = (
@@ -530,7 +535,13 @@ def verify_token_command(
     show_default=True,
     help="Users to create at start, each with --sessions-per-user active sessions.",
 )
-@click.option("--sessions-per-user", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option(
+    "--sessions-per-user",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Active sessions per seeded user.",
+)
 @click.option(
     "--secret-key",
     "mock_key",
@@ -608,9 +619,9 @@ def _invoke(state: State, argv: list[str] | None) -> int:
         exc.show()
         return exc.exit_code
     except click.Abort as exc:
-        # click turns Ctrl-C (and end of input) at a prompt, or anywhere in a command,
-        # into Abort; the cause says which.
-        if isinstance(exc.__cause__, EOFError):
+        # click turns Ctrl-C and end of input (at a prompt, or anywhere in a command)
+        # into Abort; the chained exception says which.
+        if isinstance(exc.__cause__ or exc.__context__, EOFError):
             return _fail(state, exc, "aborted: end of input at the confirmation prompt")
         return _interrupted(state)
     except KeyboardInterrupt:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.cli.conftest import Served, base_env, run_cli
 
@@ -182,3 +187,35 @@ def test_verify_token_checks_the_authorized_party(served: Served, tmp_path: Path
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
     assert "azp" in result.stderr or "authorized" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize(("answer", "code", "status"), [("y", 0, "revoked"), ("n", 1, "active")])
+def test_revoke_all_asks_on_a_terminal_first(
+    served: Served, answer: str, code: int, status: str
+) -> None:
+    import pty  # POSIX only
+
+    fake = served.fake
+    ids = [fake.add_session(user_id="user_a")["id"] for _ in range(2)]
+    terminal, stdin = pty.openpty()  # stdin is a terminal: the command may ask
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clerk_sessions.cli", "revoke-all", "--user-id", "user_a"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=served.env,
+        )
+        os.close(stdin)
+        os.write(terminal, f"{answer}\n".encode())
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(terminal)
+
+    assert process.returncode == code, stderr
+    assert "Revoke 2 active session(s) of user user_a? [y/N]" in stderr
+    assert {fake.get_session(i)["status"] for i in ids} == {status}
+    if answer == "n":
+        assert "error: not confirmed: nothing was revoked" in stderr
