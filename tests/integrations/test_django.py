@@ -61,7 +61,7 @@ def test_importing_the_integration_reads_no_settings() -> None:
 def test_settings_are_read_again_after_they_change(django_env: FakeClerk) -> None:
     assert clerk_settings().secret_key == django_env.secret_key
     with override_settings(CLERK_AUTHORIZED_PARTIES=["https://app.example"]):
-        assert clerk_settings().authorized_parties == {"https://app.example"}
+        assert clerk_settings().authorized_parties == frozenset({"https://app.example"})
     assert clerk_settings().authorized_parties is None
 
 
@@ -170,15 +170,15 @@ def test_the_client_works_in_a_forked_child(django_env: FakeClerk) -> None:
 def test_the_middleware_sets_the_claims_of_a_signed_in_caller(django_env: FakeClerk) -> None:
     session = django_env.add_session(user_id="user_alice")
     request = through_middleware(**bearer(django_env.mint_token(session["id"])))
-    assert request.clerk_auth.is_signed_in  # type: ignore[attr-defined]
-    assert request.clerk_session.user_id == "user_alice"  # type: ignore[attr-defined]
-    assert request.clerk_session.session_id == session["id"]  # type: ignore[attr-defined]
+    assert request.clerk_auth.is_signed_in
+    assert request.clerk_session.user_id == "user_alice"
+    assert request.clerk_session.session_id == session["id"]
 
 
 def test_the_middleware_reads_the_session_cookie(django_env: FakeClerk) -> None:
     session = django_env.add_session()
     request = through_middleware(Cookie=f"__session={django_env.mint_token(session['id'])}")
-    assert request.clerk_session.session_id == session["id"]  # type: ignore[attr-defined]
+    assert request.clerk_session.session_id == session["id"]
 
 
 def test_the_middleware_lets_signed_out_callers_through_with_the_reason(
@@ -187,10 +187,10 @@ def test_the_middleware_lets_signed_out_callers_through_with_the_reason(
     session = django_env.add_session()
     anonymous = through_middleware()
     expired = through_middleware(**bearer(expired_token(django_env, session["id"])))
-    assert anonymous.clerk_session is None  # type: ignore[attr-defined]
-    assert anonymous.clerk_auth.reason == "missing_token"  # type: ignore[attr-defined]
-    assert expired.clerk_session is None  # type: ignore[attr-defined]
-    assert expired.clerk_auth.reason == "token_expired"  # type: ignore[attr-defined]
+    assert anonymous.clerk_session is None
+    assert anonymous.clerk_auth.reason == "missing_token"
+    assert expired.clerk_session is None
+    assert expired.clerk_auth.reason == "token_expired"
 
 
 def test_the_middleware_checks_authorized_parties_from_settings(django_env: FakeClerk) -> None:
@@ -199,14 +199,14 @@ def test_the_middleware_checks_authorized_parties_from_settings(django_env: Fake
         refused = through_middleware(**bearer(token))
     with override_settings(CLERK_AUTHORIZED_PARTIES=["http://localhost:3000"]):
         allowed = through_middleware(**bearer(token))
-    assert refused.clerk_auth.reason == "invalid_authorized_party"  # type: ignore[attr-defined]
-    assert allowed.clerk_auth.is_signed_in  # type: ignore[attr-defined]
+    assert refused.clerk_auth.reason == "invalid_authorized_party"
+    assert allowed.clerk_auth.is_signed_in
 
 
 def test_with_a_jwt_key_setting_nothing_is_fetched(django_env: FakeClerk) -> None:
     token = django_env.mint_token(django_env.add_session()["id"])
     with override_settings(CLERK_JWT_KEY=django_env.public_key_pem):
-        assert through_middleware(**bearer(token)).clerk_auth.is_signed_in  # type: ignore[attr-defined]
+        assert through_middleware(**bearer(token)).clerk_auth.is_signed_in
     assert django_env.requests == []
 
 
