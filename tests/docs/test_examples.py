@@ -23,6 +23,9 @@ Conventions for writing examples (docs/contributing-examples is this docstring):
   ``request`` (a header mapping carrying that token).
 - A block that leaves a Starlette/FastAPI application in ``app`` has it started and
   stopped with ``TestClient`` (so its lifespan runs).
+- A block that defines pytest-style ``test_*`` functions has each of them called, as
+  pytest would: a ``fake_clerk`` parameter gets a fresh ``FakeClerk``, ``monkeypatch``
+  a ``pytest.MonkeyPatch`` undone afterwards; ``async def`` tests are awaited.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ async def _run_page(page_blocks: list[Block], namespace: dict[str, Any]) -> None
     async with AsyncClerk() as clerk:
         namespace["clerk"] = clerk
         apps_seen: set[int] = set()
+        seen: set[int] = set()
         for block in page_blocks:
             code = compile(block.code, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             try:
@@ -97,6 +101,10 @@ async def _run_page(page_blocks: list[Block], namespace: dict[str, Any]) -> None
                     await eval(code, namespace)
                 else:
                     await anyio.to_thread.run_sync(exec, code, namespace)
+                for name, value in list(namespace.items()):
+                    if name.startswith("test_") and callable(value) and id(value) not in seen:
+                        seen.add(id(value))
+                        await _call_test(value)
                 app = namespace.get("app")
                 if app is not None and id(app) not in apps_seen and _is_asgi_app(app):
                     apps_seen.add(id(app))
@@ -105,6 +113,19 @@ async def _run_page(page_blocks: list[Block], namespace: dict[str, Any]) -> None
                 if hasattr(exc, "add_note"):  # Python 3.11+
                     exc.add_note(f"in the example at {block.where}")
                 raise
+
+
+async def _call_test(function: Any) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fixtures = {"fake_clerk": FakeClerk, "monkeypatch": lambda: monkeypatch}
+        params = inspect.signature(function).parameters
+        unknown = set(params) - set(fixtures)
+        assert not unknown, f"{function.__name__} asks for fixtures the runner lacks: {unknown}"
+        kwargs = {name: fixtures[name]() for name in params}
+        if inspect.iscoroutinefunction(function):
+            await function(**kwargs)
+        else:
+            await anyio.to_thread.run_sync(lambda: function(**kwargs))
 
 
 def _is_asgi_app(app: object) -> bool:
