@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 
+from clerk_sessions.testing import FakeClerk, FaultConfig
 from tests.cli.conftest import Served, base_env, run_cli
 
 _COLOR = re.compile(r"\x1b\[[0-9;]*m")
@@ -84,3 +89,35 @@ def test_color_only_when_asked_and_never_with_no_color(served: Served) -> None:
     assert _FOREGROUND.search(forced.stdout)  # the status is coloured
     assert not _FOREGROUND.search(no_color.stdout)  # NO_COLOR wins
     assert "active" in no_color.stdout
+
+
+def test_ctrl_c_during_revoke_all_exits_130_saying_how_far_it_got() -> None:
+    fake = FakeClerk(faults=FaultConfig(latency_s=(0.05, 0.05)))
+    ids = [fake.add_session(user_id="user_a")["id"] for _ in range(40)]
+    with fake.serve() as url:
+        env = base_env(CLERK_API_URL=url, CLERK_SECRET_KEY=fake.secret_key)
+        args = ["revoke-all", "--user-id=user_a", "--yes", "--concurrency=1"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clerk_sessions.cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 20
+        while sum(fake.get_session(i)["status"] == "revoked" for i in ids) < 3:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+
+    assert process.returncode == 130
+    # click starts a new line first, so that the message does not follow a "^C".
+    [line] = stderr.strip().splitlines()
+    assert re.fullmatch(
+        r"error: interrupted: \d+ of 40 session\(s\) handled before the interrupt; "
+        r"run the same command again to revoke the rest",
+        line,
+    )
+    assert any(fake.get_session(i)["status"] == "active" for i in ids)
