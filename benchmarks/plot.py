@@ -36,11 +36,12 @@ def draw(report: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     rows = [r for r in report["rows"] if r.get("plot", True)]
     labels = [r["name"] for r in rows]
     height = 0.38
-    fig, ax = plt.subplots(figsize=(9, 0.75 * len(rows) + 1.8))
+    fig, ax = plt.subplots(figsize=(9, 0.75 * len(rows) + 2.2))
     for offset, key, who, color, label in (
         (-height / 2, "ratio_vs_raw", "raw", "#7f8c8d", "vs raw httpx (the floor)"),
         (height / 2, "ratio_vs_official", "official", "#2e86de", "vs official SDK"),
@@ -70,14 +71,15 @@ def draw(report: dict[str, Any], path: Path) -> None:
     ax.set_yticklabels(labels)
     ax.invert_yaxis()
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("times faster than the other (>1: clerk-sessions is faster)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}x"))
+    ax.set_xlabel("clerk-sessions is N times as fast as the other (right of 1x: faster)")
     env = report["environment"]
     ax.set_title(
         f"clerk-sessions vs raw httpx and clerk-backend-api\n"
         f"{env['python']}, {env['event_loop'].split(' ')[0]}, {env['cpu']} x{env['cpu_count']}",
         fontsize=10,
     )
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
