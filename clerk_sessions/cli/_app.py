@@ -171,13 +171,19 @@ def _with_client(
     import anyio
 
     from clerk_sessions import AsyncClerk
+    from clerk_sessions.errors import ConfigurationError
 
     key = _require_key(state)
     output = state.output
+    try:
+        client = AsyncClerk(key, server_url=state.api_url, rate_limit=rate_limit)
+    except ConfigurationError as exc:
+        # The SDK names its own parameters; the operator typed --api-url or the variable.
+        raise CommandError(f"--api-url / CLERK_API_URL: {exc}", EXIT_USAGE) from exc
 
     async def main() -> int:
-        async with AsyncClerk(key, server_url=state.api_url, rate_limit=rate_limit) as clerk:
-            return await body(clerk, output)
+        async with client:
+            return await body(client, output)
 
     return anyio.run(main)
 
