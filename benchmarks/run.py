@@ -1,7 +1,8 @@
 """Run every benchmark in one process against one local server, print one table.
 
-    python -m benchmarks              # the full run: writes benchmarks/results/latest.json
-                                      # and docs/img/benchmarks.png
+    python -m benchmarks              # the full run: writes benchmarks/results/latest.json,
+                                      # docs/img/benchmarks.png and the table in
+                                      # docs/benchmarks.md
     python -m benchmarks --quick      # tiny sizes, seconds; what the test suite runs
     python -m benchmarks --only async_get,decode
 
@@ -122,6 +123,62 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+DOCS = ROOT / "docs" / "benchmarks.md"
+_START, _END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def results_markdown(report: dict[str, Any]) -> str:
+    """The generated part of docs/benchmarks.md: machine, command, server check, table."""
+    env = report["environment"]
+    server = report["server"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    get_rows = [r for r in report["rows"] if r["name"] == "async get"]
+    client_rate = 1e6 / min(r["raw_httpx"] for r in get_rows) if get_rows else None
+    server_cpu = [
+        f"{r['name']}: {r['extra']['server_cpu_pct']:.0f}%"
+        for r in report["rows"]
+        if "server_cpu_pct" in r.get("extra", {})
+    ]
+    lines = [
+        f"Measured with `{report['command']}` in {report['duration_s']:.0f} s.",
+        "",
+        f"- Machine: {env['cpu']} x{env['cpu_count']}, {env['platform']}; "
+        f"load average {', '.join(f'{x:.2f}' for x in env['load_average'])} at the start.",
+        f"- Python: {env['python']}; event loop: {env['event_loop']}; "
+        f"sniffio importable for every client: {'yes' if env['sniffio_importable'] else 'NO'}.",
+        f"- Versions: {versions}.",
+        f"- Server ceiling: {server['requests_per_s']:,.0f} single-session GETs/s from a "
+        f"raw-socket client, using {server['server_cpu_pct']:.0f}% of one core"
+        + (
+            f"; the fastest HTTP client here (raw httpx) asks for {client_rate:,.0f}/s"
+            if client_rate
+            else ""
+        )
+        + ". Server CPU during the runs: "
+        + ("; ".join(server_cpu) or "n/a")
+        + ".",
+        "",
+        table(report),
+    ]
+    notes = [f"- **{r['name']}**: {r['notes']}" for r in report["rows"] if r["notes"]]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines)
+
+
+def update_docs(report: dict[str, Any], path: Path = DOCS) -> bool:
+    """Replace the generated block of the results page; False when it has no markers."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    if _START not in text or _END not in text:
+        return False
+    head, rest = text.split(_START, 1)
+    _old, tail = rest.split(_END, 1)
+    path.write_text(f"{head}{_START}\n{results_markdown(report)}\n{_END}{tail}")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: run, print the table, write JSON and the plot."""
     parser = argparse.ArgumentParser(
@@ -132,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help=f"where to write results (full run: {RESULTS})")
     parser.add_argument("--plot", type=Path, help=f"where to draw the plot (full run: {PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="skip the plot")
+    parser.add_argument(
+        "--no-docs", action="store_true", help=f"do not rewrite the results in {DOCS.name}"
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     report = run_all(args.quick, only)
@@ -158,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         draw(report, plot_path)
         print(f"drew {plot_path}")
+    if not args.quick and not args.no_docs and update_docs(report):
+        print(f"updated {DOCS}")
     return 1 if report["errors"] else 0
 
 
