@@ -5,6 +5,7 @@ that hand it out or authenticate the caller::
 
     from fastapi import Depends, FastAPI
     from clerk_sessions.fastapi import ClerkAuth, clerk_lifespan, get_clerk
+    from clerk_sessions.models import SessionClaims
 
     app = FastAPI(lifespan=clerk_lifespan())        # reads CLERK_SECRET_KEY at startup
     require_session = ClerkAuth(authorized_parties=["https://example.com"])
