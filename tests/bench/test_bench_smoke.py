@@ -52,6 +52,13 @@ def test_the_expected_rows_are_produced(report: dict[str, Any], benchmark: str) 
     assert names == EXPECTED[benchmark]
 
 
+@pytest.mark.parametrize("benchmark", ["sync", "bulk"])
+def test_the_sync_and_bulk_modules_produce_rows(report: dict[str, Any], benchmark: str) -> None:
+    if importlib.util.find_spec(runner.BENCHMARKS[benchmark]) is None:
+        pytest.skip(f"{runner.BENCHMARKS[benchmark]} is not written yet")
+    assert [r for r in report["rows"] if r["benchmark"] == benchmark]
+
+
 def test_every_row_has_positive_numbers_and_both_comparisons(report: dict[str, Any]) -> None:
     assert report["rows"]
     for r in report["rows"]:
