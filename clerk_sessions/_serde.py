@@ -159,8 +159,8 @@ class _HookWriter:
         hook = self.converter.get_structure_hook(tp)
         return getattr(hook, "_clerk_generated", False) and _fills_slots_safely(tp)
 
-    def model(self, cls: type[Any], source: str, target: str, indent: int) -> None:
-        """Emit code that structures the dict in ``source`` into ``target``."""
+    def model(self, cls: type[Any], source: str, target: str | None, indent: int) -> None:
+        """Emit code that structures the dict in ``source`` into ``target`` (None: return it)."""
         hints = typing.get_type_hints(cls)
         values = []
         for field in attrs.fields(cls):
@@ -208,11 +208,16 @@ class _HookWriter:
             # (pseudo-members for unknown strings, errors for everything else).
             known = self.name(dict(tp._value2member_map_))
             hook = self.name(self.converter.get_structure_hook(tp))
-            member = self.var()
-            self.emit(indent, f"{member} = {known}.get({var}) if type({var}) is str else None")
-            self.emit(
-                indent, f"{var} = {hook}({var}, {self.name(tp)}) if {member} is None else {member}"
-            )
+            structure = f"{hook}({var}, {self.name(tp)})"
+            if all(type(v) is str and v for v in tp._value2member_map_):
+                # Members of non-empty string values are truthy, so `or` falls through to
+                # the hook exactly when the lookup misses. (An unhashable value raises
+                # TypeError in the lookup: a failure like any other.)
+                self.emit(indent, f"{var} = {known}.get({var}) or {structure}")
+            else:
+                member = self.var()
+                self.emit(indent, f"{member} = {known}.get({var}) if type({var}) is str else None")
+                self.emit(indent, f"{var} = {structure} if {member} is None else {member}")
         elif self.inlinable(tp):
             self.model(tp, var, var, indent)
         elif tp is not Any:
@@ -220,7 +225,7 @@ class _HookWriter:
             self.emit(indent, f"{var} = {hook}({var}, {self.name(tp)})")
 
     def construct(
-        self, cls: type[Any], values: list[tuple[Any, str]], target: str, indent: int
+        self, cls: type[Any], values: list[tuple[Any, str]], target: str | None, indent: int
     ) -> None:
         if _fills_slots_safely(cls):
             # A frozen class refuses `self.x = ...`, and its __init__ stores each field
@@ -231,10 +236,11 @@ class _HookWriter:
             for field, var in values:
                 setter = self.name(cls.__dict__[field.name].__set__)
                 self.emit(indent, f"{setter}({instance}, {var})")
-            self.emit(indent, f"{target} = {instance}")
+            self.emit(indent, f"return {instance}" if target is None else f"{target} = {instance}")
         else:
             call = ", ".join(f"{field.alias}={var}" for field, var in values)
-            self.emit(indent, f"{target} = {self.name(cls)}({call})")
+            value = f"{self.name(cls)}({call})"
+            self.emit(indent, f"return {value}" if target is None else f"{target} = {value}")
 
 
 def _fast_model_hook(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
@@ -245,8 +251,8 @@ def _fast_model_hook(converter: cattrs.Converter, cls: type[Any]) -> Callable[[A
     caller turns any failure into a detailed report.
     """
     writer = _HookWriter(converter)
-    writer.model(cls, "o", "result", 1)
-    lines = [f"def structure_{cls.__name__}(o, _=None):", *writer.lines, "    return result"]
+    writer.model(cls, "o", None, 1)
+    lines = [f"def structure_{cls.__name__}(o, _=None):", *writer.lines]
     source = "\n".join(lines) + "\n"
     filename = f"<clerk_sessions structure {cls.__qualname__}>"
     # Registered with linecache so tracebacks through generated code show its source.
