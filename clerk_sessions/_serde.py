@@ -78,9 +78,13 @@ def _enum_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 
 def _structure_refresh(converter: cattrs.Converter) -> Callable[[Any, Any], SessionRefresh]:
-    base = converter.gen_structure_attrs_fromdict(SessionRefresh)
+    # Generated on first use: every converter is built at import, most never see a refresh.
+    base: Callable[[Any, Any], SessionRefresh] | None = None
 
     def structure(value: Any, cls: Any) -> SessionRefresh:
+        nonlocal base
+        if base is None:
+            base = converter.gen_structure_attrs_fromdict(SessionRefresh)
         refresh: SessionRefresh = base(value, cls)
         # The spec's oneOf: a token answer carries `jwt`, a cookies answer `cookies`.
         if refresh.object == "token" and refresh.jwt is None:
