@@ -85,7 +85,9 @@ class _Call(Generic[T]):
 
     def _finish(self, task: asyncio.Task[T]) -> None:
         if task.cancelled():
-            self.error = asyncio.CancelledError()
+            # Not by this call's caller (it re-raises its own interrupt): the loop is
+            # shutting down because another thread closed the client.
+            self.error = ClientClosedError("the Clerk was closed while this call was running")
         else:
             self.error = task.exception()
             if self.error is None:
