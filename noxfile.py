@@ -77,9 +77,10 @@ def codegen(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """The documentation site builds with --strict."""
-    _install_dev(session)
-    session.install("-r", "docs/requirements.txt")
-    session.run("mkdocs", "build", "--strict", "--site-dir", ".nox/site")
+    _install_dev(session)  # the dev extra carries the docs tools
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", ".nox/site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
 
 
 @nox.session(python="3.11")

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip(
-    "mkdocs", reason="mkdocs is not installed: pip install -r docs/requirements.txt"
+    "mkdocs", reason="mkdocs is not installed: pip install -e '.[dev]'"
 )
 pytest.importorskip(
     "mkdocstrings_handlers.python",
-    reason="mkdocstrings[python] is not installed: pip install -r docs/requirements.txt",
+    reason="mkdocstrings[python] is not installed: pip install -e '.[dev]'",
 )
 
 ROOT = Path(__file__).resolve().parents[2]
