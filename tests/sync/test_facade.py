@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from contextlib import suppress
 
 import pytest
 
@@ -68,10 +69,8 @@ def test_iterate_stopped_early_closes_the_async_iterator(
         await original(self)
 
     monkeypatch.setattr(SessionIterator, "aclose", spy)
-    iterator = clerk.sessions.iterate(user_id="user_1", page_size=2)
-
-    next(iterator)
-    iterator.close()  # what `break` does to a for loop's generator, once it is dropped
+    for _session in clerk.sessions.iterate(user_id="user_1", page_size=2):
+        break  # the generator is dropped here, which closes it
 
     assert closed == [True]
 
@@ -158,3 +157,11 @@ def test_a_call_from_a_portal_callback_is_refused_instead_of_deadlocking(
     clerk.sessions.revoke_many([stored["id"]], on_progress=on_progress)
 
     assert len(raised) == 1
+
+
+def test_verify_warns_in_the_callers_thread_too(fake: FakeClerk, clerk: Clerk) -> None:
+    stored = fake.add_session(user_id="user_1")
+
+    # The answer does not matter here, only the warning.
+    with pytest.warns(DeprecationWarning, match="verify_token"), suppress(errors.ClerkErrors):
+        clerk.sessions.verify(stored["id"])
