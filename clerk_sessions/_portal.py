@@ -143,6 +143,13 @@ def _refuse_in_async_context() -> None:
         )
 
 
+def _claim_loop_thread() -> asyncio.AbstractEventLoop:
+    # Named here rather than through start_blocking_portal(name=...), which older anyio
+    # 4.x releases lack; the name lets people (and tests) spot the thread.
+    threading.current_thread().name = "clerk-portal"
+    return asyncio.get_running_loop()
+
+
 async def _anext(aiter: AsyncIterator[T]) -> T:
     # `__anext__` may return any awaitable; a task needs a coroutine.
     return await aiter.__anext__()
@@ -180,10 +187,8 @@ class Portal:
             if self._closed:
                 raise ClientClosedError("this Clerk is closed; create a new one")
             with contextlib.ExitStack() as stack:
-                portal = stack.enter_context(
-                    anyio.from_thread.start_blocking_portal("asyncio", name="clerk-portal")
-                )
-                loop = portal.call(asyncio.get_running_loop)
+                portal = stack.enter_context(anyio.from_thread.start_blocking_portal("asyncio"))
+                loop = portal.call(_claim_loop_thread)
                 client = self._client if self._client is not None else portal.call(self._factory)
                 self._client = client
                 self._running = _Running(stack.pop_all(), portal, loop, client)
