@@ -28,9 +28,14 @@ EXPECTED = {
 }
 
 
+# bench_bulk's quick mode still revokes thousands of ids in several subprocesses (over a
+# minute on a busy 2-core machine), so it runs in its own slow test, not in every smoke run.
+FAST = [name for name in runner.BENCHMARKS if name != "bulk"]
+
+
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    return runner.run_all(quick=True)
+    return runner.run_all(quick=True, only=FAST)
 
 
 def _positive(value: object) -> bool:
@@ -52,11 +57,31 @@ def test_the_expected_rows_are_produced(report: dict[str, Any], benchmark: str) 
     assert names == EXPECTED[benchmark]
 
 
-@pytest.mark.parametrize("benchmark", ["sync", "bulk"])
-def test_the_sync_and_bulk_modules_produce_rows(report: dict[str, Any], benchmark: str) -> None:
-    if importlib.util.find_spec(runner.BENCHMARKS[benchmark]) is None:
-        pytest.skip(f"{runner.BENCHMARKS[benchmark]} is not written yet")
-    assert [r for r in report["rows"] if r["benchmark"] == benchmark]
+def test_the_sync_module_produces_rows(report: dict[str, Any]) -> None:
+    if importlib.util.find_spec(runner.BENCHMARKS["sync"]) is None:
+        pytest.skip(f"{runner.BENCHMARKS['sync']} is not written yet")
+    assert [r for r in report["rows"] if r["benchmark"] == "sync"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_bulk_module_produces_rows_in_the_common_format() -> None:
+    if importlib.util.find_spec(runner.BENCHMARKS["bulk"]) is None:
+        pytest.skip(f"{runner.BENCHMARKS['bulk']} is not written yet")
+    bulk = runner.run_all(quick=True, only=["bulk"])
+    assert not bulk["errors"]
+    assert bulk["rows"]
+    for r in bulk["rows"]:
+        assert _positive(r["ours"]) and _positive(r["raw_httpx"]), r
+        if HAVE_OFFICIAL:
+            assert _positive(r["official"]) and _positive(r["ratio_vs_official"]), r
+
+
+def _compares_with_official(r: dict[str, Any]) -> bool:
+    # Every row the issue lists has an official counterpart: ours, and any row whose target
+    # names the official SDK. A supplementary row (e.g. thread scaling of the sync facade)
+    # may compare with raw httpx only.
+    return r["benchmark"] in EXPECTED or "official" in r["target"]
 
 
 def test_every_row_has_positive_numbers_and_both_comparisons(report: dict[str, Any]) -> None:
@@ -64,6 +89,8 @@ def test_every_row_has_positive_numbers_and_both_comparisons(report: dict[str, A
     for r in report["rows"]:
         assert _positive(r["ours"]), r
         assert _positive(r["raw_httpx"]) and _positive(r["ratio_vs_raw"]), r
+        if not _compares_with_official(r):
+            continue
         if HAVE_OFFICIAL:
             assert _positive(r["official"]) and _positive(r["ratio_vs_official"]), r
         else:
