@@ -17,7 +17,9 @@ Hierarchy::
     ├── APIConnectionError            no answer at all
     │   └── APITimeoutError
     ├── ResponseValidationError       a 2XX body that breaks the schema
-    └── TokenVerificationError        networkless verification failed (``reason``)
+    ├── TokenVerificationError        networkless verification failed (``reason``)
+    ├── AsyncContextError             the sync Clerk was called on an event loop thread
+    └── ClientClosedError             the sync Clerk was used after close()
 
 Messages are one readable line. The secret key never appears in any of them: errors
 keep the *response* headers only, never the request's.
@@ -34,11 +36,13 @@ import attrs
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
+    "AsyncContextError",
     "AuthenticationError",
     "BadRequestError",
     "ClerkError",
     "ClerkErrors",
     "ClerkSessionsError",
+    "ClientClosedError",
     "ConfigurationError",
     "GoneError",
     "NotFoundError",
@@ -237,6 +241,18 @@ class TokenVerificationError(ClerkSessionsError):
     def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason
         super().__init__(f"{reason}: {message}")
+
+
+class AsyncContextError(ClerkSessionsError, RuntimeError):
+    """The sync `Clerk` was called from a thread that runs an event loop.
+
+    Blocking that thread would stall every other task on its loop (and deadlock on the
+    portal's own loop), so the call is refused: use `AsyncClerk` and ``await`` it there.
+    """
+
+
+class ClientClosedError(ClerkSessionsError, RuntimeError):
+    """The `Clerk` was used after ``close()`` (or after its ``with`` block ended)."""
 
 
 _STATUS_CLASSES: dict[int, type[ClerkErrors]] = {

@@ -39,31 +39,19 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio.from_thread
 import sniffio
 
-from clerk_sessions._errors import ClerkSessionsError
+from clerk_sessions._errors import AsyncContextError, ClientClosedError
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
     from clerk_sessions._client import AsyncClerk
 
-__all__ = ["AsyncContextError", "ClientClosedError", "Portal"]
+__all__ = ["Portal"]
 
 T = TypeVar("T")
 
 # How long a cancelled call may take to unwind before the caller re-raises anyway.
 _CANCEL_GRACE_S = 2.0
-
-
-class AsyncContextError(ClerkSessionsError, RuntimeError):
-    """The sync `Clerk` was called from a thread that runs an event loop.
-
-    Blocking that thread would stall every other task on its loop (and deadlock on the
-    portal's own loop), so the call is refused: use `AsyncClerk` and ``await`` it there.
-    """
-
-
-class ClientClosedError(ClerkSessionsError, RuntimeError):
-    """The `Clerk` was used after ``close()`` (or after its ``with`` block ended)."""
 
 
 class _Call(Generic[T]):
@@ -133,10 +121,11 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _refuse_in_async_context() -> None:
-    # asyncio first (a C call, cheap on every call); sniffio catches trio and the rest.
-    if asyncio._get_running_loop() is not None or (
-        sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
-    ):
+    # asyncio first (a C call, cheap on every call); trio marks the threads it runs in
+    # through sniffio's thread-local. Not sniffio's context variable: a worker thread
+    # started with a copy of a loop's context (asyncio.to_thread, asgiref's
+    # sync_to_async) inherits it without running any loop, and may block freely.
+    if asyncio._get_running_loop() is not None or sniffio.thread_local.name:
         raise AsyncContextError(
             "the sync Clerk was called from a running event loop, where it would block "
             "every other task; use AsyncClerk there and await its methods"

@@ -99,8 +99,10 @@ class RateLimit:
                 # so the callers held by a pause do not all start the instant it ends.
                 return self._book(now) - now, now
             started = self._started
-            if len(started) == self.requests and started[0] + self.per_seconds > now:
-                return started[0] + self.per_seconds - now, now
+            if len(started) == self.requests:
+                ready_at = started[0] + self.per_seconds
+                if ready_at > now:
+                    return ready_at - now, now
             started.append(now)
             return 0.0, now
 
@@ -118,6 +120,21 @@ class RateLimit:
             delay, now = self._try_start()
             if delay <= 0:
                 return now
+
+    def finished(self, started_at: float) -> None:
+        """Record that the request counted at ``started_at`` got its answer (or failed).
+
+        The server counts a request when it *arrives*, which is some time after it
+        started here (a new connection, a busy loop). Counting it from its answer
+        instead, an upper bound of its arrival, keeps the server's windows under the
+        quota too, not only ours.
+        """
+        with self._lock:
+            started = self._started
+            for index in range(len(started) - 1, -1, -1):
+                if started[index] == started_at:
+                    started[index] = max(started_at, self.clock())
+                    return
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (after a 429's ``Retry-After``)."""

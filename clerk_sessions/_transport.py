@@ -172,8 +172,8 @@ class Transport:
         headers: dict[str, str] | None,
         json_body: Any,
     ) -> T:
-        if self.rate_limit is not None:
-            await self.rate_limit.acquire(self.sleep)
+        rate_limit = self.rate_limit
+        started_at = None if rate_limit is None else await rate_limit.acquire(self.sleep)
         try:
             response = await self.client.request(
                 method, url, json=json_body, headers=headers, timeout=self._timeout
@@ -188,6 +188,9 @@ class Transport:
                 f"{method} {url} got no answer: {type(exc).__name__}: {exc}",
                 request_sent=not isinstance(exc, _NOT_SENT),
             ) from exc
+        finally:
+            if started_at is not None:
+                rate_limit.finished(started_at)  # type: ignore[union-attr]
         status = response.status_code
         if 200 <= status < 300:
             content_type = response.headers.get("content-type", "application/json")

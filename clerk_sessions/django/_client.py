@@ -11,7 +11,7 @@ import threading
 from django.core.signals import setting_changed
 
 from clerk_sessions import Clerk
-from clerk_sessions._portal import AsyncContextError
+from clerk_sessions.errors import AsyncContextError
 from clerk_sessions.django.conf import SETTING_NAMES, clerk_settings
 
 __all__ = ["get_client"]

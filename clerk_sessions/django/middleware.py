@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sniffio
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from clerk_sessions._claims import RequestState
@@ -40,17 +39,6 @@ def authenticate(request: Any) -> RequestState:
     return get_client().authenticate_request(
         request, authorized_parties=conf.authorized_parties, jwt_key=conf.jwt_key
     )
-
-
-def _authenticate_in_worker(request: Any) -> RequestState:
-    # sync_to_async runs this with a copy of the event loop's context, which includes
-    # sniffio's "current async library" when the loop was started by anyio.run. This
-    # thread runs no loop: clear it, or the sync client would refuse to run here.
-    token = sniffio.current_async_library_cvar.set(None)
-    try:
-        return authenticate(request)
-    finally:
-        sniffio.current_async_library_cvar.reset(token)
 
 
 def _attach(request: Any, state: RequestState) -> None:
@@ -89,7 +77,7 @@ class ClerkMiddleware:
         return self.get_response(request)
 
     async def __acall__(self, request: Any) -> Any:
-        state = await sync_to_async(_authenticate_in_worker, thread_sensitive=False)(request)
+        state = await sync_to_async(authenticate, thread_sensitive=False)(request)
         _attach(request, state)
         response: Awaitable[Any] = self.get_response(request)
         return await response

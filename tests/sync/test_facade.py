@@ -9,7 +9,7 @@ from contextlib import suppress
 import pytest
 
 from clerk_sessions import Clerk, errors
-from clerk_sessions._portal import AsyncContextError, ClientClosedError
+from clerk_sessions.errors import AsyncContextError, ClientClosedError
 from clerk_sessions._resources.sessions import SessionIterator
 from clerk_sessions.testing import FakeClerk
 
@@ -165,3 +165,19 @@ def test_verify_warns_in_the_callers_thread_too(fake: FakeClerk, clerk: Clerk) -
     # The answer does not matter here, only the warning.
     with pytest.warns(DeprecationWarning, match="verify_token"), suppress(errors.ClerkErrors):
         clerk.sessions.verify(stored["id"])
+
+
+def test_a_worker_thread_that_inherited_a_loops_context_may_call(
+    fake: FakeClerk, clerk: Clerk
+) -> None:
+    # asyncio.to_thread copies the loop's context (anyio.run puts sniffio's "current
+    # library" in it) into a thread that runs no loop: blocking there is fine.
+    import anyio
+
+    stored = fake.add_session(user_id="user_1")
+
+    async def main() -> str:
+        session = await asyncio.to_thread(clerk.sessions.get, stored["id"])
+        return session.id
+
+    assert anyio.run(main) == stored["id"]
