@@ -9,6 +9,7 @@ target sits for that bar.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ def draw(report: dict[str, Any], path: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
     rows = [r for r in report["rows"] if r.get("plot", True)]
-    labels = [r["name"] for r in rows]
+    labels = [textwrap.fill(r["name"], 30) for r in rows]
     height = 0.38
-    fig, ax = plt.subplots(figsize=(9, 0.75 * len(rows) + 2.2))
+    fig, ax = plt.subplots(figsize=(10, 0.8 * len(rows) + 2.2))
     for offset, key, who, color, label in (
         (-height / 2, "ratio_vs_raw", "raw", "#7f8c8d", "vs raw httpx (the floor)"),
         (height / 2, "ratio_vs_official", "official", "#2e86de", "vs official SDK"),
@@ -72,7 +73,9 @@ def draw(report: dict[str, Any], path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}x"))
-    ax.set_xlabel("clerk-sessions is N times as fast as the other (right of 1x: faster)")
+    ax.set_xlabel(
+        "advantage of clerk-sessions: N times faster (or leaner, for memory); right of 1x = better"
+    )
     env = report["environment"]
     ax.set_title(
         f"clerk-sessions vs raw httpx and clerk-backend-api\n"
