@@ -3,18 +3,14 @@ on every request (to change the server's state under a running call)."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import anyio
 import httpx
 import pytest
 
 from clerk_sessions import AsyncClerk, RetryConfig
 from clerk_sessions._config import BackoffStrategy
 from clerk_sessions.testing import FakeClerk
-from clerk_sessions.testing._server import BackgroundServer
 
 FAST_RETRIES = RetryConfig(
     backoff=BackoffStrategy(
@@ -61,22 +57,3 @@ def revoke_requests(fake: FakeClerk, session_id: str) -> int:
 @pytest.fixture
 def fake() -> FakeClerk:
     return FakeClerk()
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeClerk) -> AsyncIterator[str]:
-    """``fake.serve_async()``, with Nagle's algorithm off on the listening socket.
-
-    Without TCP_NODELAY (the accepted sockets inherit it), uvicorn's separate writes of
-    a response head and body meet the client's delayed ACK: measured here, every request
-    to the fake took 45 ms instead of 0.7 ms, which also blurs request timing at the
-    quota boundary. Remove once the fake's server sets it.
-    """
-    server = BackgroundServer(fake.app, host="127.0.0.1", port=0)
-    server._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    await anyio.to_thread.run_sync(server.start)
-    try:
-        yield f"http://127.0.0.1:{server.port}/v1"
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(server.stop)
