@@ -13,6 +13,7 @@ A fourth number goes into ``extra``: cattrs with default settings (a plain
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import cattrs
@@ -32,7 +33,7 @@ def run(quick: bool, server: object = None) -> list[dict[str, Any]]:
     plain = cattrs.Converter()
     structure_plain = plain.get_structure_hook(list[Session])
 
-    contenders = {
+    contenders: dict[str, Callable[[], Any]] = {
         "ours": lambda: _serde.decode_session_page(body),
         "raw_httpx": lambda: json.loads(body),
         "cattrs_default": lambda: structure_plain(json.loads(body), list[Session]),

@@ -13,6 +13,7 @@ import copy
 import json
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,13 +26,13 @@ from clerk_sessions.models import Session, SessionActivity, SessionStatus, Sessi
 _reference = _serde.make_converter(detailed=True)
 
 # Every JSON type, including the ones a lax converter would coerce ("false", 1, 1.0).
-_json_values = st.sampled_from(
+_json_values: st.SearchStrategy[Any] = st.sampled_from(
     [None, True, False, 0, 1, 1.5, "", "x", "false", "1", "active", [], [{"key": "k"}], {}]
 )
 
 
 def _fields(cls: type[Any]) -> list[str]:
-    return [f.name for f in cls.__attrs_attrs__]  # type: ignore[attr-defined]
+    return [f.name for f in attrs.fields(cls)]
 
 
 def _verdict(data: Any, target: Any = Session) -> tuple[str, Any]:
