@@ -42,6 +42,17 @@ def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any)
         raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
+def _attempts(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _non_negative(instance, attribute, value)
+    if value > 1:
+        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+
+
 @attrs.frozen
 class BackoffStrategy:
     """Exponential backoff: wait ``initial_interval_ms * exponent**(n-1)`` before retry n,
@@ -76,19 +87,9 @@ class RetryConfig:
     )
     backoff: BackoffStrategy = attrs.field(factory=BackoffStrategy)
     retry_connection_errors: bool = True
-    max_attempts: int = attrs.field(default=4, kw_only=True)
-    jitter: float = attrs.field(default=0.5, kw_only=True, validator=_non_negative)
+    max_attempts: int = attrs.field(default=4, kw_only=True, validator=_attempts)
+    jitter: float = attrs.field(default=0.5, kw_only=True, validator=_fraction)
     max_retry_after_ms: int = attrs.field(default=60_000, kw_only=True, validator=_positive)
-
-    @max_attempts.validator
-    def _check_max_attempts(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"max_attempts must be an integer >= 1, got {value!r}")
-
-    @jitter.validator
-    def _check_jitter(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if value > 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {value!r}")
 
 
 DEFAULT_RETRY_CONFIG: Final = RetryConfig()

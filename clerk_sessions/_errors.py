@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -293,22 +293,27 @@ def _parse_clerk_errors(body: bytes) -> tuple[list[ClerkError], str | None] | No
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
+    if not isinstance(data, dict):
+        return None
+    document = cast("dict[str, Any]", data)
+    items = document.get("errors")
+    if not isinstance(items, list):
         return None
     errors: list[ClerkError] = []
-    for item in data["errors"]:
-        if not isinstance(item, dict):
+    for raw in cast("list[object]", items):
+        if not isinstance(raw, dict):
             return None
+        item = cast("dict[str, Any]", raw)
         meta = item.get("meta")
         errors.append(
             ClerkError(
                 message=str(item.get("message", "")),
                 long_message=str(item.get("long_message", "")),
                 code=str(item.get("code", "")),
-                meta=meta if isinstance(meta, dict) else None,
+                meta=cast("dict[str, Any]", meta) if isinstance(meta, dict) else None,
             )
         )
-    trace = data.get("clerk_trace_id")
+    trace = document.get("clerk_trace_id")
     return errors, trace if isinstance(trace, str) else None
 
 

@@ -114,7 +114,7 @@ _inherited: list[_Running] = []
 
 def _reset_after_fork() -> None:
     for portal in list(_live):
-        portal._reset_in_child()
+        portal._reset_in_child()  # pyright: ignore[reportPrivateUsage]
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)

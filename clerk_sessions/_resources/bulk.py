@@ -16,7 +16,7 @@ got it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 
@@ -93,17 +93,18 @@ class _Ids:
         if isinstance(session_ids, Collection):
             # Checked whole before any request, and deduplicated once, so the total is
             # the number of distinct ids and no seen-set is needed.
-            for position, item in enumerate(session_ids):
+            given = cast("Collection[object]", session_ids)
+            for position, item in enumerate(given):
                 if not isinstance(item, str):
                     raise _not_an_id(item, f"position {position}")
-            unique: dict[str, None] = dict.fromkeys(session_ids)
+            unique: dict[str, None] = dict.fromkeys(cast("Collection[str]", given))
             self.total = len(unique)
             self._sync = iter(unique)
             self._seen = None
         elif isinstance(session_ids, AsyncIterable):
-            self._async = aiter(session_ids)
+            self._async = aiter(cast("AsyncIterable[object]", session_ids))
         elif isinstance(session_ids, Iterable):
-            self._sync = iter(session_ids)
+            self._sync = iter(cast("Iterable[object]", session_ids))
         else:
             raise TypeError(
                 "session_ids must be an iterable or async iterable of strings, "

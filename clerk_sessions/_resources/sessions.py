@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.v import transform_error
@@ -38,7 +38,7 @@ def _request_body(value: object, cls: type[Any], what: str) -> Any:
         return value
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a {cls.__name__} or a dict, got {type(value).__name__}")
-    data = dict(value)
+    data: dict[str, Any] = dict(cast("Mapping[str, Any]", value))
     if "format_" in data and "format" not in data:  # the seed SDK's spelling
         data["format"] = data.pop("format_")
     try:
