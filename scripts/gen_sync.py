@@ -34,7 +34,16 @@ COMMAND = "python scripts/gen_sync.py"
 
 sys.path.insert(0, str(ROOT))
 
-from clerk_sessions._client import AsyncClerk  # noqa: E402
+try:
+    from clerk_sessions._client import AsyncClerk
+except ImportError:
+    # Run by an interpreter without the package's dependencies (a bare `python`): use
+    # the project's development environment when there is one.
+    _venv = ROOT / ".venv"
+    if (_venv / "bin" / "python").exists() and Path(sys.prefix).resolve() != _venv.resolve():
+        _code = subprocess.call([str(_venv / "bin" / "python"), __file__, *sys.argv[1:]])
+        raise SystemExit(_code) from None
+    raise
 
 # Async lifecycle names and their sync counterparts.
 RENAMES = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
