@@ -11,8 +11,8 @@ import threading
 from django.core.signals import setting_changed
 
 from clerk_sessions import Clerk
-from clerk_sessions.errors import AsyncContextError
 from clerk_sessions.django.conf import SETTING_NAMES, clerk_settings
+from clerk_sessions.errors import AsyncContextError
 
 __all__ = ["get_client"]
 

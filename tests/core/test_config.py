@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from clerk_sessions import AsyncClerk, RateLimit, RetryConfig, BackoffStrategy, errors
+from clerk_sessions import AsyncClerk, BackoffStrategy, RateLimit, RetryConfig, errors
 
 from ._support import Script, ok, session_json
 
@@ -64,7 +64,13 @@ def test_a_bad_server_url_is_a_configuration_error(url: str) -> None:
         ({"retry_config": {"max_attempts": 3}}, "retry_config"),
         ({"rate_limit": (100, 10)}, "rate_limit"),
         ({"api_version": ""}, "api_version"),
-        ({"http_client": httpx.AsyncClient(), "transport": httpx.MockTransport(lambda r: httpx.Response(200))}, "not both"),
+        (
+            {
+                "http_client": httpx.AsyncClient(),
+                "transport": httpx.MockTransport(lambda r: httpx.Response(200)),
+            },
+            "not both",
+        ),
     ],
 )
 def test_bad_settings_fail_at_construction(kwargs: dict[str, object], match: str) -> None:

@@ -58,8 +58,7 @@ async def test_the_message_is_one_line_with_status_code_message_and_trace() -> N
     with pytest.raises(errors.NotFoundError) as info:
         await clerk.sessions.get("sess_1")
     assert str(info.value) == (
-        "404 Not Found - resource_not_found: Resource not found (long) "
-        "[clerk_trace_id=trace_abc]"
+        "404 Not Found - resource_not_found: Resource not found (long) [clerk_trace_id=trace_abc]"
     )
 
 
@@ -77,7 +76,9 @@ async def test_a_non_json_error_page_is_an_sdk_error_with_a_capped_excerpt() -> 
 
 
 async def test_a_success_with_the_wrong_content_type_is_an_sdk_error() -> None:
-    script = Script([httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"})])
+    script = Script(
+        [httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"})]
+    )
     clerk, _ = make_client(script)
     with pytest.raises(errors.SDKError, match="expected a JSON answer"):
         await clerk.sessions.get("sess_1")
@@ -137,7 +138,9 @@ CANARY = "sk_test_CANARY_d0n0tl34k_7f3a9"
         ok(clerk_error_json("authentication_invalid", "Invalid key"), status=401),
         ok(clerk_error_json("x", "x"), status=500),
         httpx.Response(502, text="<html>oops</html>"),
-        httpx.Response(429, json=clerk_error_json("too_many_requests", "slow"), headers={"retry-after": "999"}),
+        httpx.Response(
+            429, json=clerk_error_json("too_many_requests", "slow"), headers={"retry-after": "999"}
+        ),
         httpx.ConnectError("refused"),
         httpx.ReadTimeout("slow"),
         ok({"object": "session"}),
@@ -147,7 +150,9 @@ async def test_the_secret_key_never_appears_in_errors_or_logs(
     answer: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    clerk = AsyncClerk(CANARY, server_url="https://api.test/v1", transport=httpx.MockTransport(Script([answer])))  # type: ignore[list-item]
+    clerk = AsyncClerk(
+        CANARY, server_url="https://api.test/v1", transport=httpx.MockTransport(Script([answer]))
+    )  # type: ignore[list-item]
 
     async def no_sleep(_: float) -> None:
         return None

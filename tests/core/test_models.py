@@ -125,9 +125,7 @@ def test_list_accepts_the_bare_array_and_the_paginated_object() -> None:
     assert paged.total_count == 9
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"items": []}', b'{"data": [], "total_count": "9"}', b"17"]
-)
+@pytest.mark.parametrize("body", [b'{"items": []}', b'{"data": [], "total_count": "9"}', b"17"])
 def test_a_list_answer_of_neither_shape_is_a_validation_error(body: bytes) -> None:
     with pytest.raises(ResponseValidationError):
         _serde.decode_session_page(body)

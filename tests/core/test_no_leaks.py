@@ -38,19 +38,23 @@ async def test_after_exhausted_retries_the_pool_is_idle_and_the_next_call_succee
     healthy = FakeClerk(secret_key=broken.secret_key)
     bad_id = broken.add_session(user_id=broken.add_user())["id"]
     good_id = healthy.add_session(user_id=healthy.add_user())["id"]
-    async with broken.serve_async() as bad_url, healthy.serve_async() as good_url:
-        async with httpx.AsyncClient() as http:
-            failing = AsyncClerk(
-                broken.secret_key, server_url=bad_url, http_client=http, retry_config=QUICK
-            )
-            working = AsyncClerk(healthy.secret_key, server_url=good_url, http_client=http)
-            with pytest.raises(errors.ClerkSessionsError):
-                await failing.sessions.get(bad_id)
-            assert len(broken.requests) == 2  # both attempts reached the server
-            assert_pool_idle(http)
-            session = await working.sessions.get(good_id)
-            assert session.id == good_id
-            assert_pool_idle(http)
+    async with (
+        broken.serve_async() as bad_url,
+        healthy.serve_async() as good_url,
+        httpx.AsyncClient() as http,
+    ):
+        # Two clients on one pool: one meets the fault, the other proves the pool works.
+        failing = AsyncClerk(
+            broken.secret_key, server_url=bad_url, http_client=http, retry_config=QUICK
+        )
+        working = AsyncClerk(healthy.secret_key, server_url=good_url, http_client=http)
+        with pytest.raises(errors.ClerkSessionsError):
+            await failing.sessions.get(bad_id)
+        assert len(broken.requests) == 2  # both attempts reached the server
+        assert_pool_idle(http)
+        session = await working.sessions.get(good_id)
+        assert session.id == good_id
+        assert_pool_idle(http)
 
 
 async def test_a_thousand_cancelled_calls_under_contention_leave_the_pool_usable() -> None:

@@ -64,7 +64,9 @@ async def test_own_http_client_gets_the_same_headers_per_request() -> None:
         ({"user_id": "a b&c=d"}, "user_id=a+b%26c%3Dd"),
     ],
 )
-async def test_list_sends_only_given_query_parameters(kwargs: dict[str, object], query: str) -> None:
+async def test_list_sends_only_given_query_parameters(
+    kwargs: dict[str, object], query: str
+) -> None:
     script = Script([ok([session_json()])])
     clerk, _ = make_client(script)
     result = await clerk.sessions.list(**kwargs)  # type: ignore[arg-type]

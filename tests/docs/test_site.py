@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip(
-    "mkdocs", reason="mkdocs is not installed: pip install -e '.[dev]'"
-)
+pytest.importorskip("mkdocs", reason="mkdocs is not installed: pip install -e '.[dev]'")
 pytest.importorskip(
     "mkdocstrings_handlers.python",
     reason="mkdocstrings[python] is not installed: pip install -e '.[dev]'",
