@@ -48,8 +48,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, quote, unquote
 
 import anyio
@@ -602,7 +602,7 @@ class FakeClerk:
         return Clerk(self.secret_key, transport=self.transport(), **kwargs)
 
     @contextlib.contextmanager
-    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Generator[str, None, None]:
         """Serve :attr:`app` with uvicorn on a loopback port in a background thread.
 
         Yields the base URL with the version prefix (``http://127.0.0.1:PORT/v1``), to
@@ -619,7 +619,9 @@ class FakeClerk:
             server.stop()
 
     @contextlib.asynccontextmanager
-    async def serve_async(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    async def serve_async(
+        self, *, host: str = "127.0.0.1", port: int = 0
+    ) -> AsyncGenerator[str, None]:
         """:meth:`serve` for async tests: starts and stops without blocking the event loop."""
         from ._server import BackgroundServer
 
@@ -874,7 +876,7 @@ class FakeClerk:
             )
         limit = _int_param(params, "limit", 10, 1, 500)
         offset = _int_param(params, "offset", 0, 0, None)
-        matches = []
+        matches: list[_Session] = []
         for session in self._sessions.values():
             session.settle(now)
             if params.get("client_id") is not None and session.client_id != params["client_id"]:
@@ -891,10 +893,10 @@ class FakeClerk:
         return _Answer(200, page)
 
     def _create(self, record: RequestRecord, now: int) -> _Answer:
-        body = _json_body(record.body, 422)
-        if body is None:
-            body = {}
-        if not isinstance(body, dict):
+        raw = _json_body(record.body, 422)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
             raise _Problem(
                 _error(
                     422,
@@ -903,6 +905,7 @@ class FakeClerk:
                     "the request body must be a JSON object",
                 )
             )
+        body = cast("dict[str, Any]", raw)
         user_id = body.get("user_id")
         if user_id is None:
             raise _param_problem(422, "form_param_missing", "user_id", "user_id must be included")
@@ -1020,7 +1023,7 @@ def _token_lifetime(body: Any) -> int | None:
                 "the request body must be a JSON object",
             )
         )
-    value = body.get("expires_in_seconds")
+    value = cast("dict[str, Any]", body).get("expires_in_seconds")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -1057,25 +1060,26 @@ def _refresh_body(body: Any) -> dict[str, Any]:
                 400, "form_param_missing", "missing required parameter", "expired_token is required"
             )
         )
-    for name in body:
+    fields = cast("dict[str, Any]", body)
+    for name in fields:
         if name not in _REFRESH_FIELDS:
             raise _param_problem(
                 400, "form_param_unknown", name, f"{name} is not a known parameter"
             )
     for name, types in _REFRESH_FIELDS.items():
-        if name not in body:
+        if name not in fields:
             if type(None) not in types:
                 raise _param_problem(400, "form_param_missing", name, f"{name} must be included")
             continue
-        if not isinstance(body[name], types):
+        if not isinstance(fields[name], types):
             raise _param_problem(
                 400, "form_param_format_invalid", name, f"{name} has the wrong type"
             )
-    if body.get("format") not in (None, "token", "cookie"):
+    if fields.get("format") not in (None, "token", "cookie"):
         raise _param_problem(
             400, "form_param_value_invalid", "format", "format must be token or cookie"
         )
-    return body
+    return fields
 
 
 def _verify_body(body: Any) -> str | None:
@@ -1090,12 +1094,13 @@ def _verify_body(body: Any) -> str | None:
                 "the request body must be a JSON object",
             )
         )
-    for name in body:
+    fields = cast("dict[str, Any]", body)
+    for name in fields:
         if name != "token":
             raise _param_problem(
                 400, "form_param_unknown", name, f"{name} is not a known parameter"
             )
-    token = body.get("token")
+    token = fields.get("token")
     if token is not None and not isinstance(token, str):
         raise _param_problem(400, "form_param_format_invalid", "token", "token must be a string")
     return token
@@ -1105,7 +1110,7 @@ def _verify_body(body: Any) -> str | None:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":

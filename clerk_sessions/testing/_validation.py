@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -187,15 +187,16 @@ class _Spec:
     def _deref(self, node: Any) -> Any:
         # The sessions subset has no recursive schemas, so inlining every $ref terminates.
         if isinstance(node, dict):
-            ref = node.get("$ref")
+            mapping = cast("dict[str, Any]", node)
+            ref = mapping.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/"):
                 target: Any = self.raw
                 for part in ref[2:].split("/"):
                     target = target[part]
                 return self._deref(target)
-            return {key: self._deref(value) for key, value in node.items()}
+            return {key: self._deref(value) for key, value in mapping.items()}
         if isinstance(node, list):
-            return [self._deref(item) for item in node]
+            return [self._deref(item) for item in cast("list[object]", node)]
         return node
 
     def _validator(self, key: tuple[str, str, str], schema: Any) -> Any:
@@ -241,7 +242,7 @@ class _Spec:
                 return [f"status {status} not documented (documented: {documented})"]
             response = self._deref(response)
             key = (method, template or "", str(status))
-        content = response.get("content") or {}
+        content: dict[str, Any] = response.get("content") or {}
         if not content:
             return [] if not body else ["a body where the spec documents none"]
         media = content_type.split(";", 1)[0].strip().lower()
@@ -257,7 +258,7 @@ class _Spec:
         except ValueError as exc:
             return [f"body is not JSON: {exc}"]
         validator = self._validator(key, schema)
-        problems = []
+        problems: list[str] = []
         for error in validator.iter_errors(document):
             where = "".join(
                 f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
@@ -275,12 +276,12 @@ def _load_specs(source: Path) -> tuple[_Spec, ...]:
         if source.is_dir()
         else [source]
     )
-    specs = []
+    specs: list[_Spec] = []
     for file in files:
         with file.open(encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
         if isinstance(raw, dict) and "openapi" in raw:
-            specs.append(_Spec(raw))
+            specs.append(_Spec(cast("dict[str, Any]", raw)))
     if not specs:
         raise ValueError(f"no OpenAPI spec found at {source}")
     return tuple(sorted(specs, key=lambda spec: spec.version))
