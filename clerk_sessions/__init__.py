@@ -3,13 +3,17 @@
 ``AsyncClerk`` is the implementation; ``Clerk`` is its generated sync facade.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from clerk_sessions import errors, models
 from clerk_sessions._client import AsyncClerk
 from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig
 from clerk_sessions._ratelimit import RateLimit
-from clerk_sessions._sync import Clerk
 from clerk_sessions._version import __version__
 from clerk_sessions.models import QueryParamStatus, SessionStatus
+
+if TYPE_CHECKING:
+    from clerk_sessions._sync import Clerk
 
 __all__ = [
     "UNSET",
@@ -24,3 +28,14 @@ __all__ = [
     "errors",
     "models",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The sync facade (and the portal machinery under it) loads on first use: async
+    # applications never pay for its import.
+    if name == "Clerk":
+        from clerk_sessions._sync import Clerk
+
+        globals()["Clerk"] = Clerk
+        return Clerk
+    raise AttributeError(f"module 'clerk_sessions' has no attribute {name!r}")

@@ -8,18 +8,19 @@ its attempt count and backoff are exact.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timezone
-from typing import Any, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sessions._config import RetryConfig
 from clerk_sessions._errors import APIConnectionError, ClerkSessionsError
+
+if TYPE_CHECKING:
+    # tenacity loads with the first retry: most processes never need it.
+    import tenacity
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
@@ -44,6 +45,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
+        import email.utils  # only HTTP dates need it
+
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):
@@ -128,6 +131,8 @@ class RetryPolicy:
                 failure, first_failure = first_failure, None
                 raise failure
             return await attempt()
+
+        import tenacity
 
         retrying = tenacity.AsyncRetrying(
             sleep=sleep,
