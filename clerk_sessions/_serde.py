@@ -27,7 +27,7 @@ import linecache
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -166,8 +166,8 @@ class _HookWriter:
     def model(self, cls: type[Any], source: str, target: str | None, indent: int) -> None:
         """Emit code that structures the dict in ``source`` into ``target`` (None: return it)."""
         hints = typing.get_type_hints(cls)
-        values = []
-        for field in attrs.fields(cls):
+        values: list[tuple[attrs.Attribute[Any], str]] = []
+        for field in cast("tuple[attrs.Attribute[Any], ...]", attrs.fields(cls)):
             var = self.var()
             values.append((field, var))
             key = repr(field.name)
@@ -223,7 +223,7 @@ class _HookWriter:
                 self.emit(indent, f"{member} = {known}.get({var}) if type({var}) is str else None")
                 self.emit(indent, f"{var} = {structure} if {member} is None else {member}")
         elif self.inlinable(tp):
-            self.model(tp, var, var, indent)
+            self.model(cast("type[Any]", tp), var, var, indent)
         elif tp is not Any:
             hook = self.name(self.converter.get_structure_hook(tp))
             self.emit(indent, f"{var} = {hook}({var}, {self.name(tp)})")
@@ -285,9 +285,11 @@ def make_converter(*, detailed: bool, forbid_extra_keys: bool = False) -> cattrs
     for enum_cls in (SessionStatus, QueryParamStatus):
         converter.register_structure_hook(enum_cls, _enum_hook(enum_cls))
     if not detailed and not forbid_extra_keys:
-        converter.register_structure_hook_factory(
-            _is_model, lambda cls: _fast_model_hook(converter, cls)
-        )
+
+        def fast_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
+            return _fast_model_hook(converter, cls)
+
+        converter.register_structure_hook_factory(_is_model, fast_hook)
     converter.register_structure_hook(SessionRefresh, _structure_refresh(converter))
     return converter
 
@@ -369,11 +371,14 @@ def decode_session_page(body: bytes) -> SessionPage:
     """A page of sessions from either answer shape: the spec's bare array, or
     ``{"data": [...], "total_count": N}`` that the live API sends when paginated."""
     data = loads(body)
+    items: Any
+    total: Any
     if isinstance(data, list):
-        items, total = data, None
+        items, total = cast("list[object]", data), None
         path_prefix = ""
     elif isinstance(data, dict) and "data" in data:
-        items, total = data["data"], data.get("total_count")
+        page = cast("dict[str, Any]", data)
+        items, total = page["data"], page.get("total_count")
         path_prefix = ".data"
         if total is not None and type(total) is not int:
             raise ResponseValidationError(
