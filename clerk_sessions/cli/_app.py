@@ -18,6 +18,7 @@ Exit codes (also in ``clerk-sessions --help``):
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import traceback
@@ -631,6 +632,11 @@ def _invoke(state: State, argv: list[str] | None) -> int:
             return _fail(state, exc, "aborted: end of input at the confirmation prompt")
         return _interrupted(state)
     except KeyboardInterrupt:
+        return _interrupted(state)
+    except asyncio.CancelledError:
+        # On Python 3.10, anyio.run answers Ctrl-C by cancelling the main task and then
+        # lets the CancelledError out instead of a KeyboardInterrupt (3.11's Runner
+        # re-raises the interrupt). Nothing else cancels the main task of this process.
         return _interrupted(state)
     except BrokenPipeError:
         raise
