@@ -59,8 +59,9 @@ def run_demo(_out: Output) -> int:
     out = Output(json_mode=False)
     steps = _Steps(out)
     started = time.perf_counter()
-    # Response validation is for the test suite (it needs the spec files, and is slow).
-    fake = FakeClerk(validate_responses=False)
+    # Validation follows CLERK_SESSIONS_FAKE_VALIDATE: off for a user, on in our test
+    # suite, where the demo then proves every answer it got was within Clerk's spec.
+    fake = FakeClerk()
     for user_id in _USERS:
         fake.add_user(user_id)
     try:
@@ -73,6 +74,7 @@ def run_demo(_out: Output) -> int:
             anyio.run(_flow, fake, url, steps)
             steps.start("What the server saw (fake.requests)")
             out.table(_requests_table(fake))
+            _check_conformance(fake)
             steps.current = "stopping the server"
         steps.start("Stop the server")
         steps.say(f"stopped; the whole demo took {time.perf_counter() - started:.2f} s")
@@ -80,6 +82,15 @@ def run_demo(_out: Output) -> int:
         out.error(f"demo failed at {steps.current}: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _check_conformance(fake: FakeClerk) -> None:
+    violations = [r.violation for r in fake.requests if r.violation is not None]
+    if violations:
+        raise RuntimeError(
+            f"{len(violations)} answer(s) of the fake broke Clerk's spec, the first: "
+            f"{violations[0]}"
+        )
 
 
 async def _flow(fake: FakeClerk, url: str, steps: _Steps) -> None:
