@@ -195,10 +195,8 @@ def _bulk_exit_code(result: BulkRevokeResult) -> int:
     return EXIT_PARTIAL if result.revoked else EXIT_FAILURE
 
 
-def _rate_limit(value: str | tuple[int, float]) -> tuple[int, float]:
+def _rate_limit(value: str) -> tuple[int, float]:
     """``REQUESTS/SECONDS``, e.g. ``100/10`` (Clerk's development quota)."""
-    if isinstance(value, tuple):  # click converts defaults too
-        return value
     requests, slash, seconds = value.partition("/")
     try:
         parsed = (int(requests), float(seconds))
@@ -500,8 +498,10 @@ def verify_token_command(
     async def verify_with_pem(key: str) -> int:
         from clerk_sessions._verification import TokenVerifier
 
-        async def no_jwks() -> Any:  # a PEM key means nothing is fetched
-            raise AssertionError("no JWKS fetch with a PEM key")
+        async def no_jwks() -> Any:
+            # Unreachable: TokenVerifier uses jwt_key whenever it is not None (an empty
+            # or broken PEM fails as an invalid key) and never fetches the JWKS then.
+            raise AssertionError("no JWKS fetch with a PEM key")  # pragma: no cover
 
         claims = await TokenVerifier(no_jwks).verify(
             token, authorized_parties=parties or None, jwt_key=key
@@ -620,8 +620,6 @@ def _invoke(state: State, argv: list[str] | None) -> int:
 
     try:
         result = cli.main(args=argv, prog_name="clerk-sessions", standalone_mode=False, obj=state)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
