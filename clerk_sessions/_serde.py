@@ -113,10 +113,10 @@ def _fills_slots_safely(cls: type[Any]) -> bool:
     """
     if getattr(cls, "__attrs_pre_init__", None) or getattr(cls, "__attrs_post_init__", None):
         return False
-    if getattr(cls, "__attrs_attrs__", None) is None or "__attrs_cached_hash" in getattr(
-        cls, "__slots__", ()
-    ):
+    if getattr(cls, "__attrs_attrs__", None) is None:
         return False
+    if any(slot.endswith("attrs_cached_hash") for slot in getattr(cls, "__slots__", ())):
+        return False  # the hash cache slot must be reset by __init__ (attrs names vary)
     for field in attrs.fields(cls):
         if field.validator is not None or field.converter is not None or not field.init:
             return False
@@ -168,9 +168,26 @@ class _HookWriter:
         hints = typing.get_type_hints(cls)
         values: list[tuple[attrs.Attribute[Any], str]] = []
         for field in cast("tuple[attrs.Attribute[Any], ...]", attrs.fields(cls)):
+            if not field.init:
+                continue  # __init__ sets it; the body has no say (as in cattrs)
             var = self.var()
             values.append((field, var))
             key = repr(field.name)
+            inner, nullable = _optional_inner(hints[field.name])
+            if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                # A fresh default per instance: call the factory only when the key is absent.
+                factory = cast("Any", field.default)
+                if factory.takes_self:
+                    raise TypeError(f"{cls.__name__}.{field.name}: takes_self factories")
+                self.emit(indent, f"{var} = {source}.get({key}, _missing)")
+                self.emit(indent, f"if {var} is _missing:")
+                self.emit(indent + 1, f"{var} = {self.name(factory.factory)}()")
+                if nullable:
+                    self.emit(indent, f"elif {var} is not None:")
+                else:
+                    self.emit(indent, "else:")
+                self.value(inner, var, indent + 1, field.name)
+                continue
             if field.default is attrs.NOTHING:
                 # A missing required key raises KeyError here; the detailed converter
                 # then says which one.
@@ -184,7 +201,6 @@ class _HookWriter:
                 self.emit(indent, f"{var} = {source}.get({key}, _missing)")
                 self.emit(indent, f"if {var} is _missing:")
                 self.emit(indent + 1, f"{var} = {skip}")
-            inner, nullable = _optional_inner(hints[field.name])
             # The default (absent from the body) and null where allowed need no check.
             skips = {x for x in (skip, "None" if nullable else None) if x is not None}
             if skips:
@@ -268,7 +284,13 @@ def _fast_model_hook(converter: cattrs.Converter, cls: type[Any]) -> Callable[[A
 
 
 def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and attrs.has(tp) and tp.__module__ == models.__name__
+    if not (isinstance(tp, type) and attrs.has(tp) and tp.__module__ == models.__name__):
+        return False
+    # A factory that needs the half-built instance is left to cattrs' own hook.
+    return not any(
+        isinstance(field.default, attrs.Factory) and field.default.takes_self  # type: ignore[arg-type]
+        for field in attrs.fields(tp)
+    )
 
 
 def make_converter(*, detailed: bool, forbid_extra_keys: bool = False) -> cattrs.Converter:

@@ -170,22 +170,6 @@ class NotAttrs:
     __slots__ = ("n",)
 
 
-# Bugs of the generator that no model of today's SDK triggers (see the report in the
-# commit); strict, so fixing one makes its test fail until the mark is removed.
-_CACHED_HASH_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="_fills_slots_safely looks for the slot '__attrs_cached_hash'; attrs names it "
-    "'_attrs_cached_hash', so the hash cache is left unset and hash() raises",
-)
-_INIT_FALSE_BUG = pytest.mark.xfail(
-    strict=True, reason="the generated code passes init=False fields to __init__"
-)
-_FACTORY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="a missing field with a Factory default gets the Factory object, not its value",
-)
-
-
 @pytest.mark.parametrize(
     ("cls", "safe"),
     [
@@ -195,7 +179,7 @@ _FACTORY_BUG = pytest.mark.xfail(
         (PostInit, False),
         (WithFactory, False),
         (NoSlots, False),
-        pytest.param(CachedHash, False, marks=_CACHED_HASH_BUG),
+        (CachedHash, False),
         (NotAttrs, False),
     ],
 )
@@ -211,9 +195,9 @@ def test_only_classes_whose_init_just_stores_the_fields_are_filled_through_slots
         Validated,
         PostInitChecked,
         NoSlots,
-        pytest.param(PostInit, marks=_INIT_FALSE_BUG),
-        pytest.param(WithFactory, marks=_FACTORY_BUG),
-        pytest.param(CachedHash, marks=_CACHED_HASH_BUG),
+        PostInit,
+        WithFactory,
+        CachedHash,
     ],
 )
 def test_classes_that_need_their_init_are_built_through_it(cls: type[Any]) -> None:
@@ -255,3 +239,19 @@ def test_a_broken_item_in_a_bare_array_is_named_by_its_index() -> None:
 
     assert info.value.errors == ["invalid value for type, expected int @ $[1].last_active_at"]
     assert info.value.body == body
+
+
+def test_a_factory_default_is_a_fresh_value_per_instance_and_a_given_value_is_checked() -> None:
+    hook = _serde._fast_model_hook(_FAST, WithFactory)
+
+    first, second = hook({"n": 1}, WithFactory), hook({"n": 2}, WithFactory)
+    assert first.tags == [] and second.tags == [] and first.tags is not second.tags
+    assert hook({"n": 1, "tags": ["a"]}, WithFactory).tags == ["a"]
+    with pytest.raises(TypeError):
+        hook({"n": 1, "tags": [3]}, WithFactory)
+
+
+def test_an_init_false_field_in_the_body_is_ignored() -> None:
+    built = _serde._fast_model_hook(_FAST, PostInit)({"n": 3, "doubled": 99}, PostInit)
+
+    assert built.doubled == 6
