@@ -179,8 +179,13 @@ def _with_client(
     try:
         client = AsyncClerk(key, server_url=state.api_url, rate_limit=rate_limit)
     except ConfigurationError as exc:
-        # The SDK names its own parameters; the operator typed --api-url or the variable.
-        raise CommandError(f"--api-url / CLERK_API_URL: {exc}", EXIT_USAGE) from exc
+        # The SDK names its own parameters; the operator typed a flag or a variable.
+        source = (
+            "--api-url / CLERK_API_URL"
+            if "server_url" in str(exc)
+            else ("--secret-key / CLERK_SECRET_KEY")
+        )
+        raise CommandError(f"{source}: {exc}", EXIT_USAGE) from exc
 
     async def main() -> int:
         async with client:

@@ -84,6 +84,17 @@ def test_an_api_url_that_is_no_http_url_is_a_usage_error_naming_the_option(
     assert line.startswith("error: --api-url / CLERK_API_URL: server_url must be an absolute")
 
 
+def test_a_secret_key_with_whitespace_is_a_usage_error_naming_the_key_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli("--secret-key", " sk_test_x ", "--api-url", "http://127.0.0.1:9/v1", "get", "s")
+
+    assert code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: --secret-key / CLERK_SECRET_KEY: the secret key has whitespace")
+    assert "sk_test_x" not in line
+
+
 def test_list_all_refuses_limit_and_offset_before_any_request(
     env: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
