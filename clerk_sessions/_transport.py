@@ -25,6 +25,7 @@ from clerk_sessions._errors import (
     SDKError,
     error_from_response,
 )
+from clerk_sessions._pool import use_reclaiming_pool
 from clerk_sessions._ratelimit import RateLimit
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
 from clerk_sessions._version import __version__
@@ -91,18 +92,20 @@ class Transport:
         }
         timeout = httpx.Timeout(timeout_ms / 1000)
         if http_client is None:
+            # 20 idle connections kept, not 64: httpcore's pool work grows with the
+            # connections it holds. benchmarks/bench_bulk.py, 2,000 revokes at
+            # concurrency 64 on localhost (2 busy cores, noisy): 100/64 gave 112-273
+            # ids/s, 100/20 gave 472-532 in the same runs (100/8 was faster still, but
+            # would reopen TLS connections at every burst against the real API).
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             # Our own client carries the headers, so a call passes none of its own.
             self.client = httpx.AsyncClient(
-                headers=headers,
-                timeout=timeout,
-                transport=transport,
-                # 20 idle connections kept, not 64: httpcore's pool work grows with the
-                # connections it holds. benchmarks/bench_bulk.py, 2,000 revokes at
-                # concurrency 64 on localhost (2 busy cores, noisy): 100/64 gave 112-273
-                # ids/s, 100/20 gave 472-532 in the same runs (100/8 was faster still, but
-                # would reopen TLS connections at every burst against the real API).
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                headers=headers, timeout=timeout, transport=transport, limits=limits
             )
+            if transport is None:
+                # httpcore leaks a pool slot per call cancelled before its connection
+                # carried it (encode/httpcore#1093); a user's transport is left alone.
+                use_reclaiming_pool(self.client, limits)
             self.owns_client = True
             self._call_headers: dict[str, str] | None = None
         else:

@@ -1,0 +1,103 @@
+"""A connection pool that takes back the slots of requests cancelled before they sent.
+
+httpcore 1.0.x leaks a pool slot when a request is cancelled after the pool has made a
+new connection for it but before that connection has carried the request
+(encode/httpcore#1093; fix proposed in #1099, earlier reports #658 and #830; fixed in
+the pydantic/httpx2 fork by #983). Two moments leave such an orphan:
+
+- the cancellation reaches the request while it waits for a connection, just after
+  another task has created one for it: the entry stays ``CONNECTING``, with no socket;
+- it reaches the request after its socket is open but before HTTP/1.1 marks the
+  connection active: the entry stays ``HTTP/1.1 NEW`` and keeps the socket open.
+
+Neither is closed, idle, expired or available, so the pool never reuses or removes it;
+``max_connections`` of them and every request fails with ``PoolTimeout``. No request of
+the pool refers to an orphan any more, which is how this pool tells it apart from a
+connection that a live request is still opening.
+
+The check reads httpcore internals. Where one is missing (another httpcore), it finds
+no orphan and the pool behaves exactly like httpcore's own.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import httpcore
+import httpx
+
+__all__ = ["ReclaimingConnectionPool", "use_reclaiming_pool"]
+
+_MISSING = object()
+
+
+def _never_used(connection: object) -> bool:
+    """Still connecting, or connected but not yet sending its first request."""
+    inner = cast(object, getattr(connection, "_connection", _MISSING))
+    failed = cast(object, getattr(connection, "_connect_failed", _MISSING))
+    if inner is _MISSING or failed is _MISSING:
+        return False
+    if inner is None:
+        # A failed connect marks the entry closed, and httpcore removes it itself.
+        return failed is False
+    # HTTP/1.1 leaves NEW for good once its first request starts.
+    state = cast(object, getattr(inner, "_state", None))
+    return getattr(state, "name", None) == "NEW"
+
+
+class ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool, which also drops connections orphaned by a cancelled request."""
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        # Runs (under the pool's lock) whenever a request enters or leaves the pool, so an
+        # orphan is dropped by the very call that follows the cancellation. Returned with
+        # the connections httpcore closes: an orphan that holds a socket is closed too.
+        orphans = self._orphans()
+        for connection in orphans:
+            self._connections.remove(connection)
+        return orphans + super()._assign_requests_to_connections()
+
+    def _orphans(self) -> list[httpcore.AsyncConnectionInterface]:
+        connections = getattr(self, "_connections", None)
+        requests = getattr(self, "_requests", None)
+        if not isinstance(connections, list) or not isinstance(requests, list):
+            return []
+        unused = [
+            connection
+            for connection in cast("list[httpcore.AsyncConnectionInterface]", connections)
+            if _never_used(connection)
+        ]
+        if not unused:  # the usual case: every connection has carried a request
+            return []
+        owned: list[object] = []
+        for request in cast("list[object]", requests):
+            connection = getattr(request, "connection", _MISSING)
+            if connection is _MISSING:
+                return []  # no way to tell which connection a request holds: drop nothing
+            owned.append(connection)
+        return [c for c in unused if not any(c is connection for connection in owned)]
+
+
+def use_reclaiming_pool(client: httpx.AsyncClient, limits: httpx.Limits) -> None:
+    """Give the default transport of a new ``client`` a `ReclaimingConnectionPool`.
+
+    The client is built by httpx first and only its pool replaced, because a client given
+    ``transport=`` ignores the proxy environment variables. Transports that httpx mounts
+    for those proxies keep httpx's own pools. The new pool has the settings httpx gives
+    its default pool, including the SSL context httpx built for it. If the client is not
+    shaped as expected, it is left as it is.
+    """
+    transport = getattr(client, "_transport", None)
+    stock = getattr(transport, "_pool", None)
+    ssl_context = getattr(stock, "_ssl_context", None)
+    if type(stock) is not httpcore.AsyncConnectionPool or ssl_context is None:
+        return
+    transport._pool = ReclaimingConnectionPool(  # type: ignore[union-attr]
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        retries=0,
+    )
