@@ -4,6 +4,7 @@ and ``ManualClock``."""
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -31,8 +32,19 @@ def test_a_server_whose_port_is_taken_by_the_time_it_starts_says_why() -> None:
 def test_a_server_that_cannot_start_in_time_is_stopped_and_says_so() -> None:
     server = BackgroundServer(FakeClerk().app, host="127.0.0.1", port=0)
 
+    class NeverStarts:
+        """A uvicorn server stand-in whose startup never finishes (until told to exit)."""
+
+        started = False
+        should_exit = False
+
+        def run(self, sockets: object) -> None:
+            while not self.should_exit:
+                time.sleep(0.001)
+
+    server._server = NeverStarts()  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="did not start in time"):
-        server.start(timeout=-1)  # the deadline has passed before the first check
+        server.start(timeout=0.05)
 
     assert not server._thread.is_alive()
     server.stop()  # stopping again is harmless
