@@ -14,7 +14,6 @@ from clerk_sessions._config import (
     DEFAULT_API_VERSION,
     DEFAULT_RETRY_CONFIG,
     DEFAULT_SERVER_URL,
-    DEFAULT_TIMEOUT_MS,
     UNSET,
     RetryConfig,
 )
@@ -58,9 +57,9 @@ def _server_url(server_url: str | None) -> str:
     return url
 
 
-def _timeout_ms(timeout_ms: int | None) -> int:
+def _timeout_ms(timeout_ms: int | None) -> int | None:
     if timeout_ms is None:
-        return DEFAULT_TIMEOUT_MS
+        return None
     if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
         raise ConfigurationError(f"timeout_ms must be a positive integer, got {timeout_ms!r}")
     return timeout_ms
@@ -120,8 +119,6 @@ class AsyncClerk:
             http_client=http_client,
             transport=transport,
         )
-        if http_client is not None and timeout_ms is not None:
-            self._transport.set_explicit_timeout(timeout_ms)
         self.sessions = AsyncSessions(self._transport)
         self._verifier: TokenVerifier | None = None
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 import anyio
 import httpx
 
-from clerk_sessions._config import UNSET, RetryConfig, Unset
+from clerk_sessions._config import DEFAULT_TIMEOUT_MS, UNSET, RetryConfig, Unset
 from clerk_sessions._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -75,7 +75,7 @@ class Transport:
         secret_key: str,
         server_url: str,
         api_version: str,
-        timeout_ms: int,
+        timeout_ms: int | None,
         retry_config: RetryConfig | None,
         rate_limit: RateLimit | None,
         http_client: httpx.AsyncClient | None,
@@ -90,8 +90,8 @@ class Transport:
             "Clerk-API-Version": api_version,
             "User-Agent": USER_AGENT,
         }
-        timeout = httpx.Timeout(timeout_ms / 1000)
         if http_client is None:
+            timeout = httpx.Timeout((timeout_ms or DEFAULT_TIMEOUT_MS) / 1000)
             # 20 idle connections kept, not 64: httpcore's pool work grows with the
             # connections it holds. benchmarks/bench_bulk.py, 2,000 revokes at
             # concurrency 64 on localhost (2 busy cores, noisy): 100/64 gave 112-273
@@ -112,17 +112,18 @@ class Transport:
             self.client = http_client
             self.owns_client = False
             self._call_headers = headers
+        # Our client carries its timeout; a user's client keeps its own unless one is given.
         self._timeout: httpx.Timeout | Any = (
-            timeout if http_client is None else (httpx.USE_CLIENT_DEFAULT)
+            httpx.Timeout(timeout_ms / 1000)
+            if http_client is not None and timeout_ms is not None
+            else httpx.USE_CLIENT_DEFAULT
         )
         self.rng = random.Random()
         self.sleep: Sleep = anyio.sleep
-        self._default_policy = None if retry_config is None else RetryPolicy(retry_config)
+        self._default_policy = (
+            None if retry_config is None else RetryPolicy(retry_config, rng=self.rng)
+        )
         self._policies: dict[RetryConfig, RetryPolicy] = {}
-
-    def set_explicit_timeout(self, timeout_ms: int) -> None:
-        """A user-given timeout applies to a user-given client too."""
-        self._timeout = httpx.Timeout(timeout_ms / 1000)
 
     def policy(self, retries: RetryConfig | Unset | None) -> RetryPolicy | None:
         """The policy for a call: the client's, none, or a per-call override (cached)."""
