@@ -621,7 +621,7 @@ def run(argv: list[str] | None = None) -> NoReturn:
 
 
 def _invoke(state: State, argv: list[str] | None) -> int:
-    from clerk_sessions.errors import ClerkSessionsError, ConfigurationError
+    from clerk_sessions.errors import ClerkSessionsError
 
     try:
         result = cli.main(args=argv, prog_name="clerk-sessions", standalone_mode=False, obj=state)
@@ -645,8 +645,6 @@ def _invoke(state: State, argv: list[str] | None) -> int:
         raise
     except CommandError as exc:
         return _fail(state, exc, str(exc), exc.exit_code)
-    except ConfigurationError as exc:
-        return _fail(state, exc, str(exc), EXIT_USAGE)
     except ClerkSessionsError as exc:
         return _fail(state, exc, str(exc))
     except Exception as exc:
