@@ -49,6 +49,29 @@ async def test_own_http_client_gets_the_same_headers_per_request() -> None:
     assert headers["clerk-api-version"] == "2026-05-12"
 
 
+async def test_cookies_the_server_sets_are_neither_kept_nor_sent_back() -> None:
+    # A CDN or proxy in front of the API may set cookies; the SDK's calls are stateless.
+    cookie = {"set-cookie": "__cf_bm=abc; Path=/; Domain=api.test; Secure; HttpOnly"}
+    script = Script([ok(session_json(), headers=cookie)])
+    clerk, _ = make_client(script)
+    await clerk.sessions.get("sess_1")
+    await clerk.sessions.get("sess_2")
+    assert "cookie" not in script.requests[1].headers
+    assert len(clerk._transport.client.cookies) == 0
+    with pytest.raises(TypeError, match="keeps no cookies"):
+        clerk._transport.client.cookies = {"a": "b"}
+
+
+async def test_a_users_http_client_keeps_its_own_cookie_jar() -> None:
+    cookie = {"set-cookie": "pref=1; Path=/; Domain=x.test"}
+    script = Script([ok(session_json(), headers=cookie)])
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+        clerk = clerk_sessions.AsyncClerk(SECRET, server_url="https://x.test/v1", http_client=http)
+        await clerk.sessions.get("sess_1")
+        await clerk.sessions.get("sess_2")
+    assert script.requests[1].headers["cookie"] == "pref=1"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "query"),
     [
