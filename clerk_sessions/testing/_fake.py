@@ -213,6 +213,11 @@ def _match(segments: list[str]) -> tuple[dict[str, str], list[str]] | None:
     return methods, params
 
 
+def _base_url(host: str, port: int, *, tls: bool) -> str:
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{'https' if tls else 'http'}://{authority}/v1"
+
+
 def _random_base62(length: int) -> str:
     return "".join(secrets.choice(_BASE62) for _ in range(length))
 
@@ -602,33 +607,54 @@ class FakeClerk:
         return Clerk(self.secret_key, transport=self.transport(), **kwargs)
 
     @contextlib.contextmanager
-    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Generator[str, None, None]:
+    def serve(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> Generator[str, None, None]:
         """Serve :attr:`app` with uvicorn on a loopback port in a background thread.
 
         Yields the base URL with the version prefix (``http://127.0.0.1:PORT/v1``), to
         pass as ``server_url``. The server accepts connections when this yields and is
         stopped (thread joined) on exit. Dropped connections really close the socket.
+
+        With ``ssl_certfile`` (PEM, the certificate chain, and the key too unless
+        ``ssl_keyfile`` names it) it serves HTTPS and the URL starts with ``https://``;
+        the client must then trust the certificate's issuer (for the SDK's own client,
+        through ``SSL_CERT_FILE``), and ``host`` must be a name the certificate carries.
         """
         from ._server import BackgroundServer
 
-        server = BackgroundServer(self.app, host=host, port=port)
+        server = BackgroundServer(
+            self.app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+        )
         server.start()
         try:
-            yield f"http://{host}:{server.port}/v1"
+            yield _base_url(host, server.port, tls=ssl_certfile is not None)
         finally:
             server.stop()
 
     @contextlib.asynccontextmanager
     async def serve_async(
-        self, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> AsyncGenerator[str, None]:
         """:meth:`serve` for async tests: starts and stops without blocking the event loop."""
         from ._server import BackgroundServer
 
-        server = BackgroundServer(self.app, host=host, port=port)
+        server = BackgroundServer(
+            self.app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+        )
         await anyio.to_thread.run_sync(server.start)
         try:
-            yield f"http://{host}:{server.port}/v1"
+            yield _base_url(host, server.port, tls=ssl_certfile is not None)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(server.stop)

@@ -32,7 +32,15 @@ class _DroppingH11Protocol(H11Protocol):
 class BackgroundServer:
     """A uvicorn server on ``host:port`` (0: a free port) in a thread with its own loop."""
 
-    def __init__(self, app: ASGIApp, *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str,
+        port: int,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections
         # only when the listening socket says it is TCP; without it Nagle's algorithm and
         # delayed ACKs cost every request ~40 ms.
@@ -49,6 +57,8 @@ class BackgroundServer:
             http=_DroppingH11Protocol,
             ws="none",
             timeout_graceful_shutdown=2,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         self._server = uvicorn.Server(config)
         self._error: BaseException | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 
 import httpx
@@ -22,6 +23,25 @@ def test_serve_yields_a_v1_url_on_loopback_that_answers(fake: FakeClerk) -> None
         response = httpx.get(f"{url}/sessions/{session['id']}", headers=headers)
     assert response.json() == session
     assert server_threads() == []
+
+
+def test_serve_with_a_certificate_speaks_https(
+    fake: FakeClerk, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_pem = tmp_path_factory.mktemp("tls") / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    session = fake.add_session()
+    headers = {"Authorization": f"Bearer {fake.secret_key}"}
+    with fake.serve(ssl_certfile=str(server_pem)) as url:
+        assert url.startswith("https://127.0.0.1:") and url.endswith("/v1")
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        response = httpx.get(f"{url}/sessions/{session['id']}", headers=headers, verify=context)
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(f"{url}/sessions/{session['id']}", headers=headers)  # not trusted
+    assert response.json() == session
 
 
 def test_serve_routes_on_the_raw_path(fake: FakeClerk) -> None:
