@@ -44,7 +44,8 @@ class BackgroundServer:
         # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections
         # only when the listening socket says it is TCP; without it Nagle's algorithm and
         # delayed ACKs cost every request ~40 ms.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 
@@ -41,6 +42,19 @@ def test_serve_with_a_certificate_speaks_https(
         response = httpx.get(f"{url}/sessions/{session['id']}", headers=headers, verify=context)
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             httpx.get(f"{url}/sessions/{session['id']}", headers=headers)  # not trusted
+    assert response.json() == session
+
+
+def test_serve_on_ipv6_loopback_yields_a_bracketed_url(fake: FakeClerk) -> None:
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 on this machine")
+    session = fake.add_session()
+    with fake.serve(host="::1") as url:
+        assert url.startswith("http://[::1]:") and url.endswith("/v1")
+        headers = {"Authorization": f"Bearer {fake.secret_key}"}
+        response = httpx.get(f"{url}/sessions/{session['id']}", headers=headers)
     assert response.json() == session
 
 
