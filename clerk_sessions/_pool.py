@@ -26,6 +26,8 @@ from typing import cast
 import httpcore
 import httpx
 
+from clerk_sessions._netbackend import default_backend
+
 __all__ = ["ReclaimingConnectionPool", "use_reclaiming_pool"]
 
 _MISSING = object()
@@ -84,8 +86,9 @@ def use_reclaiming_pool(client: httpx.AsyncClient, limits: httpx.Limits) -> None
     The client is built by httpx first and only its pool replaced, because a client given
     ``transport=`` ignores the proxy environment variables. Transports that httpx mounts
     for those proxies keep httpx's own pools. The new pool has the settings httpx gives
-    its default pool, including the SSL context httpx built for it. If the client is not
-    shaped as expected, it is left as it is.
+    its default pool, including the SSL context httpx built for it, on the SDK's asyncio
+    network backend where it applies (`clerk_sessions._netbackend`). If the client is
+    not shaped as expected, it is left as it is.
     """
     transport = getattr(client, "_transport", None)
     stock = getattr(transport, "_pool", None)
@@ -100,4 +103,5 @@ def use_reclaiming_pool(client: httpx.AsyncClient, limits: httpx.Limits) -> None
         http1=True,
         http2=False,
         retries=0,
+        network_backend=default_backend(),
     )

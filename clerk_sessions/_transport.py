@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import platform
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -84,6 +85,29 @@ def path_segment(name: str, value: object) -> str:
         return quote(value, safe="")
     except UnicodeEncodeError:
         raise ValueError(f"{name} is not valid text: {value!r}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the first exception in the chain that says anything.
+
+    httpx's errors repeat their cause's text on asyncio, but on trio a TLS failure
+    arrives as an empty ``ConnectError`` over an empty ``BrokenResourceError``.
+    """
+    reason = ""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return (
+                f"{current} (the server's certificate is not trusted here; if a private CA "
+                "or a TLS-inspecting proxy signs it, point SSL_CERT_FILE at that CA's PEM, "
+                "or pass an http_client built with verify=...)"
+            )
+        if not reason:
+            reason = str(current)
+        current = current.__cause__ or current.__context__
+    return reason or "no reason given"
 
 
 def _query_value(value: object) -> str:
@@ -217,7 +241,7 @@ class Transport:
             ) from exc
         except httpx.TransportError as exc:
             raise APIConnectionError(
-                f"{method} {url} got no answer: {type(exc).__name__}: {exc}",
+                f"{method} {url} got no answer: {type(exc).__name__}: {_reason(exc)}",
                 request_sent=not isinstance(exc, _NOT_SENT),
             ) from exc
         finally:
