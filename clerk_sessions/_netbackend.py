@@ -51,6 +51,14 @@ _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 # What anyio uses, so a host with a broken IPv6 route connects as fast as before.
 _HAPPY_EYEBALLS_DELAY_S = 0.25
+# How long the loop's own view of an idle connection is trusted before the kernel is
+# asked whether the server closed it. The loop reads every socket as data (or the FIN)
+# arrives, so only what came in since its last look can be missed; against a remote
+# server the FIN of a closing connection is in flight for half a round trip (many
+# milliseconds) anyway, so no client can close that race, and asking the kernel on every
+# pool check would cost a system call per idle connection twice per request (with
+# threads waiting on the GIL, each one a chance to lose it).
+_TRUST_LOOP_S = 0.005
 
 if sys.version_info >= (3, 11):
     _fail_after = asyncio.timeout
@@ -98,6 +106,8 @@ class _Stream(httpcore.AsyncNetworkStream, asyncio.Protocol):
         self._error: BaseException | None = None  # why the connection was lost, if not cleanly
         self._closed = False  # by `aclose`
         self._waiter: asyncio.Future[bool] | None = None
+        # When the loop last delivered this connection's data, or the kernel was asked.
+        self._seen_at = float("-inf")
 
     # ------------------------------------------------------------------ asyncio side
 
@@ -105,6 +115,7 @@ class _Stream(httpcore.AsyncNetworkStream, asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self._seen_at = self._loop.time()
         self._chunks.append(data)
         self._buffered += len(data)
         if self._buffered > _HIGH_WATER and not self._reading_paused and self._transport:
@@ -261,6 +272,10 @@ class _Stream(httpcore.AsyncNetworkStream, asyncio.Protocol):
             # Idle and readable means the server is closing it: httpcore then drops it.
             if self._chunks or self._eof or self._closed or transport is None:
                 return True
+            now = self._loop.time()
+            if now - self._seen_at < _TRUST_LOOP_S:
+                return False
+            self._seen_at = now
             sock = transport.get_extra_info("socket")
             return sock is None or _kernel_readable(sock)
         if transport is None:

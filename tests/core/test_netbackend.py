@@ -23,7 +23,7 @@ import httpcore
 import httpx
 import pytest
 
-from clerk_sessions import AsyncClerk, Clerk, errors
+from clerk_sessions import AsyncClerk, Clerk, _netbackend, errors
 from clerk_sessions._netbackend import AsyncioBackend, default_backend
 from clerk_sessions._pool import ReclaimingConnectionPool
 from clerk_sessions.testing import FakeClerk, FaultConfig
@@ -239,6 +239,21 @@ async def test_an_idle_open_connection_is_not_readable() -> None:
         stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
         await anyio.sleep(0.05)
         assert stream.get_extra_info("is_readable") is False
+        await stream.aclose()
+
+
+@needs_311
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # on trio the stream is trio's
+async def test_a_close_the_loop_has_not_read_yet_is_found_once_its_view_is_stale() -> None:
+    with tcp_server(hold) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        assert isinstance(stream, _netbackend._Stream)
+        stream._transport.pause_reading()  # the loop stops looking at the socket
+        stream.get_extra_info("socket").shutdown(socket.SHUT_RD)  # our end reads EOF now
+        stream._seen_at = stream._loop.time()  # the loop has just looked
+        assert stream.get_extra_info("is_readable") is False, "trusted: no system call"
+        await anyio.sleep(_netbackend._TRUST_LOOP_S * 2)
+        assert stream.get_extra_info("is_readable") is True, "stale: the kernel is asked"
         await stream.aclose()
 
 
