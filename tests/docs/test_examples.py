@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,12 @@ async def _run_page(page_blocks: list[Block], namespace: dict[str, Any]) -> None
 
 
 async def _call_test(function: Any) -> None:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        fixtures = {"fake_clerk": FakeClerk, "monkeypatch": lambda: monkeypatch}
+    with pytest.MonkeyPatch.context() as monkeypatch, tempfile.TemporaryDirectory() as tmp:
+        fixtures = {
+            "fake_clerk": FakeClerk,
+            "monkeypatch": lambda: monkeypatch,
+            "tmp_path": lambda: Path(tmp),
+        }
         params = inspect.signature(function).parameters
         unknown = set(params) - set(fixtures)
         assert not unknown, f"{function.__name__} asks for fixtures the runner lacks: {unknown}"
