@@ -29,9 +29,12 @@ the child shares.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import logging
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
     from clerk_sessions._client import AsyncClerk
 
 __all__ = ["Portal"]
+
+logger = logging.getLogger("clerk_sessions")
 
 T = TypeVar("T")
 
@@ -112,6 +117,51 @@ _live: weakref.WeakSet[Portal] = weakref.WeakSet()
 _inherited: list[_Running] = []
 
 
+def _shut_down(running: _Running) -> None:
+    """Close the client on its loop, then stop the loop and join its thread."""
+    try:
+        running.portal.call(running.client.aclose)
+    finally:
+        running.exit_stack.close()
+
+
+def _close_abandoned(running: _Running) -> None:
+    # A Clerk dropped without close(): its loop thread would run (holding connections)
+    # for the life of the process. This may run in any thread, the portal's own
+    # included, where waiting for the loop would deadlock: a short thread does it.
+    warnings.warn(
+        "a clerk_sessions.Clerk was garbage-collected without close(); use it as a "
+        "context manager, or create one per process and close it at shutdown",
+        ResourceWarning,
+        stacklevel=2,
+    )
+    threading.Thread(
+        target=_shut_down_quietly, args=(running,), name="clerk-portal-closer", daemon=True
+    ).start()
+
+
+def _shut_down_quietly(running: _Running) -> None:
+    try:
+        _shut_down(running)
+    except Exception:  # nobody is left to tell but the log
+        logger.debug("closing an abandoned Clerk failed", exc_info=True)
+
+
+def _close_all_at_exit() -> None:
+    # A Clerk nobody closed (a script's module-level client, a gunicorn worker's) must
+    # not hang the interpreter's exit. Left alone, its portal's context manager is
+    # finalized during shutdown, after daemon threads (the loop's) have stopped running,
+    # and waits for the loop forever. atexit callbacks run while they still do.
+    for portal in list(_live):
+        try:
+            portal.close()
+        except Exception:  # one broken portal must not keep the others open
+            logger.debug("closing a Clerk at exit failed", exc_info=True)
+
+
+atexit.register(_close_all_at_exit)
+
+
 def _reset_after_fork() -> None:
     for portal in list(_live):
         portal._reset_in_child()  # pyright: ignore[reportPrivateUsage]
@@ -160,6 +210,8 @@ class Portal:
         self._lock = threading.Lock()
         self._running: _Running | None = None
         self._closed = False
+        # Closes a started portal whose Clerk is dropped without close() (see _start).
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         _live.add(self)
 
     @property
@@ -180,8 +232,10 @@ class Portal:
                 loop = portal.call(_claim_loop_thread)
                 client = self._client if self._client is not None else portal.call(self._factory)
                 self._client = client
-                self._running = _Running(stack.pop_all(), portal, loop, client)
-            return self._running
+                running = self._running = _Running(stack.pop_all(), portal, loop, client)
+            self._finalizer = weakref.finalize(self, _close_abandoned, running)
+            self._finalizer.atexit = False  # exit is _close_all_at_exit's job, quietly
+            return running
 
     def call(self, fn: Callable[[AsyncClerk], Coroutine[Any, Any, T]]) -> T:
         """Run ``fn(client)`` on the portal's loop and return its result.
@@ -233,17 +287,19 @@ class Portal:
         with self._lock:
             running, self._running = self._running, None
             self._closed = True
+            if self._finalizer is not None:
+                self._finalizer.detach()
         if running is None:
             return
-        try:
-            running.portal.call(running.client.aclose)
-        finally:
-            running.exit_stack.close()
+        _shut_down(running)
 
     def _reset_in_child(self) -> None:
         # Runs in a forked child, where only the forking thread exists: the lock may be
         # held by a thread that is gone, and the loop's thread is gone too.
         self._lock = threading.Lock()
+        if self._finalizer is not None:
+            self._finalizer.detach()  # the parent's loop is not this process's to close
+            self._finalizer = None
         if self._running is not None:
             _inherited.append(self._running)
             self._running = None
