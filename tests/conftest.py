@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,11 +53,31 @@ def _fake_clerk_answers_match_the_spec() -> Iterator[None]:
         )
 
 
+# Under pytest-xdist each worker is a process with its own registry, and the controller
+# ignores a worker's exit status: a worker hands what it saw after its last test to the
+# controller (in its workeroutput), and the controller reports them and fails the run.
+_WORKER_OUTPUT_KEY = "clerk_sessions_fake_violations"
+_FROM_WORKERS = pytest.StashKey[list[str]]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Responses sent outside any test (session fixtures' teardown) are checked here.
-    violations = _fake_clerk_violations()
+    violations = [str(v) for v in _fake_clerk_violations()]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker
+        workeroutput[_WORKER_OUTPUT_KEY] = violations
+        return
+    violations += session.config.stash.get(_FROM_WORKERS, [])
     if violations:
         print("\nFakeClerk sent responses that break the OpenAPI spec:")
         for violation in violations:
             print(f"  {violation}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown to pytest without xdist
+def pytest_testnodedown(node: Any, error: object) -> None:
+    # In an xdist controller, as each worker finishes (before the controller's own
+    # pytest_sessionfinish).
+    output = getattr(node, "workeroutput", None) or {}
+    node.config.stash.setdefault(_FROM_WORKERS, []).extend(output.get(_WORKER_OUTPUT_KEY, []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -111,24 +112,50 @@ def test_registry_starts_empty_for_each_test() -> None:
     assert response_violations() == []
 
 
-def test_a_violation_fails_the_test_run(tmp_path: object) -> None:
-    # A broken spec (sessions need a field the fake never sends) makes a run fail.
+def run_pytest_against_a_broken_spec(
+    tmp_path: Path, test_file: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run pytest on ``tests/fake/<test_file>`` in a subprocess, every fake validating
+    against a broken spec (sessions need a field the fake never sends)."""
     import yaml
 
     spec = yaml.safe_load((OPENAPI_DIR / "bapi-sessions-2026-05-12.yml").read_text())
     spec["components"]["schemas"]["Session"]["required"].append("nickname")
-    spec_dir = tmp_path / "specs"  # type: ignore[operator]
+    spec_dir = tmp_path / "specs"
     spec_dir.mkdir()
     (spec_dir / "broken.yml").write_text(yaml.safe_dump(spec))
-    test_file = REPO_ROOT / "tests" / "fake" / "_violating_check.py"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(test_file)],
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args),
+            str(REPO_ROOT / "tests" / "fake" / test_file),
+        ],
         cwd=REPO_ROOT,
         env={"CLERK_SESSIONS_FAKE_VALIDATE": str(spec_dir), "PATH": ""},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_a_violation_fails_the_test_run(tmp_path: Path) -> None:
+    result = run_pytest_against_a_broken_spec(tmp_path, "_violating_check.py")
     assert result.returncode != 0, result.stdout
+    assert "break the OpenAPI spec" in result.stdout
+    assert "'nickname' is a required property" in result.stdout
+
+
+@pytest.mark.parametrize("workers", [None, "1"], ids=["serial", "xdist"])
+def test_a_violation_after_the_last_test_fails_the_test_run(
+    tmp_path: Path, workers: str | None
+) -> None:
+    # The fake answers while a module fixture is torn down, after the last test's own
+    # check. Under pytest-xdist (as nox runs the suite) that happens in a worker, whose
+    # exit status xdist ignores: the worker must hand it to the controller.
+    args = ("-n", workers) if workers else ("-p", "no:xdist")
+    if workers:
+        pytest.importorskip("xdist")
+    result = run_pytest_against_a_broken_spec(tmp_path, "_violating_teardown_check.py", *args)
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
     assert "break the OpenAPI spec" in result.stdout
     assert "'nickname' is a required property" in result.stdout
