@@ -37,6 +37,22 @@ def _install_dev(session: nox.Session) -> None:
 COVERAGE_PYTHON = "3.11"
 
 
+def _bytecode_cache(session: nox.Session) -> dict[str, str | None]:
+    """Let the tests' processes cache compiled bytecode, under the session's venv.
+
+    The suite starts about a hundred Python processes (the CLI, examples, gunicorn,
+    the benchmarks); with PYTHONDONTWRITEBYTECODE set, as in some sandboxes, each one
+    compiles every module it imports from source again: a tenth of the suite's CPU
+    time (measured on 3.12: 83-91 s instead of 96-108 s, serially). The cache lives
+    under the venv, not in the checkout.
+    """
+    location = session.virtualenv.location
+    return {
+        "PYTHONDONTWRITEBYTECODE": None,
+        "PYTHONPYCACHEPREFIX": str(Path(location, "pycache")) if location else None,
+    }
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite on one Python, on both asyncio and trio.
@@ -46,10 +62,11 @@ def tests(session: nox.Session) -> None:
     measuring), subprocesses included, and every module must reach the bar.
     """
     _install_dev(session)
+    env = _bytecode_cache(session)
     if session.python != COVERAGE_PYTHON:
-        session.run("pytest", *session.posargs)
+        session.run("pytest", *session.posargs, env=env)
         return
-    env = {"COVERAGE_FILE": f".coverage.{session.python}"}
+    env["COVERAGE_FILE"] = f".coverage.{session.python}"
     session.run("coverage", "erase", env=env)
     session.run("coverage", "run", "-m", "pytest", *session.posargs, env=env)
     session.run("coverage", "combine", "--quiet", env=env)
