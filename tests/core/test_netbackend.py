@@ -257,6 +257,108 @@ async def test_a_close_the_loop_has_not_read_yet_is_found_once_its_view_is_stale
         await stream.aclose()
 
 
+@needs_311
+async def test_a_read_whose_deadline_has_passed_times_out_at_once() -> None:
+    with tcp_server(hold) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(65536, timeout=0)
+        await stream.aclose()
+        await stream.aclose()  # closing twice is fine
+
+
+def drain_after(delay: float) -> Handler:
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        time.sleep(delay)
+        while conn.recv(1 << 20):
+            pass
+
+    return handler
+
+
+@needs_311
+async def test_a_large_write_waits_for_the_reader_and_then_completes() -> None:
+    with tcp_server(drain_after(0.2)) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await stream.write(b"x" * (32 * 1024 * 1024), timeout=10)  # paused, then resumed
+        await stream.aclose()
+
+
+@needs_311
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's stream is httpcore's
+async def test_writing_after_the_server_closed_is_a_write_error() -> None:
+    with tcp_server(send_then_close(b"bye")) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        while await stream.read(65536, timeout=5):
+            pass
+        with pytest.raises(httpcore.WriteError):
+            await stream.write(b"GET / HTTP/1.1\r\n\r\n", timeout=5)
+        await stream.aclose()
+
+
+@needs_311
+async def test_socket_options_are_applied_and_a_bad_one_is_a_connect_error() -> None:
+    keepalive = (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    with tcp_server(hold) as port:
+        stream = await AsyncioBackend().connect_tcp(
+            "127.0.0.1", port, timeout=5, socket_options=[keepalive]
+        )
+        sock = stream.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert stream.get_extra_info("no_such_thing") is None
+        await stream.aclose()
+        with pytest.raises(httpcore.ConnectError):
+            await AsyncioBackend().connect_tcp(
+                "127.0.0.1", port, timeout=5, socket_options=[(socket.SOL_SOCKET, 12345, 1)]
+            )
+
+
+@needs_311
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+async def test_a_unix_socket_connects_and_a_missing_one_is_a_connect_error(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    path = str(tmp_path_factory.mktemp("unix") / "clerk.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"over unix")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        stream = await AsyncioBackend().connect_unix_socket(path, timeout=5)
+        received = b""
+        while chunk := await stream.read(65536, timeout=5):
+            received += chunk
+        assert received == b"over unix"
+        await stream.aclose()
+    finally:
+        thread.join(5)
+        listener.close()
+    with pytest.raises(httpcore.ConnectError):
+        await AsyncioBackend().connect_unix_socket(path + ".missing", timeout=5)
+
+
+@needs_311
+async def test_sleep_runs_on_the_running_library() -> None:
+    started = time.monotonic()
+    await AsyncioBackend().sleep(0.05)
+    assert time.monotonic() - started >= 0.04
+
+
+@needs_311
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_closed_socket_counts_as_readable() -> None:
+    sock = socket.socket()
+    sock.close()
+    assert _netbackend._kernel_readable(sock) is True
+
+
 # ---------------------------------------------------------------------------- TLS
 
 
@@ -290,6 +392,31 @@ async def test_a_tls_handshake_the_server_never_answers_is_a_connect_timeout(
         stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
         with pytest.raises(httpcore.ConnectTimeout):
             await stream.start_tls(client_context, server_hostname="localhost", timeout=0.2)
+
+
+@needs_311
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's stream is httpcore's
+async def test_tls_on_a_closed_stream_is_a_connect_error(client_context: ssl.SSLContext) -> None:
+    with tcp_server(hold) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await stream.aclose()
+        with pytest.raises(httpcore.ConnectError):
+            await stream.start_tls(client_context, server_hostname="localhost", timeout=5)
+
+
+@needs_311
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's stream is httpcore's
+async def test_a_cancelled_tls_handshake_is_cancelled_and_closes_the_socket(
+    client_context: ssl.SSLContext,
+) -> None:
+    with tcp_server(hold) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        with anyio.move_on_after(0.1) as scope:
+            await stream.start_tls(client_context, server_hostname="localhost", timeout=5)
+        assert scope.cancelled_caught
+        with pytest.raises(httpcore.ReadError):  # closed by the cancelled handshake
+            await stream.read(65536, timeout=5)
+        await stream.aclose()
 
 
 def https_answer(conn: socket.socket, stop: threading.Event) -> None:
