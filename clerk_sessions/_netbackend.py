@@ -32,7 +32,7 @@ import select
 import ssl
 import sys
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
@@ -335,20 +335,14 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 socket_options=socket_options,
             )
         loop = asyncio.get_running_loop()
-        try:
-            async with _fail_after(timeout):
-                _, stream = await loop.create_connection(
-                    lambda: _Stream(loop),
-                    host,
-                    port,
-                    local_addr=None if local_address is None else (local_address, 0),
-                    happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY_S,
-                )
-        except TimeoutError as exc:  # before OSError: TimeoutError is one since 3.10
-            raise httpcore.ConnectTimeout(exc) from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(exc) from exc
-        return await _with_options(stream, socket_options)
+        opening = loop.create_connection(
+            lambda: _Stream(loop),
+            host,
+            port,
+            local_addr=None if local_address is None else (local_address, 0),
+            happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY_S,
+        )
+        return await _connected(opening, timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -363,14 +357,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 path, timeout=timeout, socket_options=socket_options
             )
         loop = asyncio.get_running_loop()
-        try:
-            async with _fail_after(timeout):
-                _, stream = await loop.create_unix_connection(lambda: _Stream(loop), path)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(exc) from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(exc) from exc
-        return await _with_options(stream, socket_options)
+        opening = loop.create_unix_connection(lambda: _Stream(loop), path)
+        return await _connected(opening, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep on the running library (httpcore sleeps between connect retries)."""
@@ -381,7 +369,20 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             await asyncio.sleep(seconds)
 
 
-async def _with_options(stream: _Stream, options: Iterable[SocketOption] | None) -> _Stream:
+async def _connected(
+    opening: Coroutine[Any, Any, tuple[asyncio.BaseTransport, _Stream]],
+    timeout: float | None,
+    options: Iterable[SocketOption] | None,
+) -> _Stream:
+    """Await ``opening`` (a loop's ``create_*connection``) under the connect timeout,
+    with its errors as httpcore's, then apply the socket options."""
+    try:
+        async with _fail_after(timeout):
+            _, stream = await opening
+    except TimeoutError as exc:  # before OSError: TimeoutError is one since 3.10
+        raise httpcore.ConnectTimeout(exc) from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(exc) from exc
     if options:
         sock = stream.get_extra_info("socket")
         try:
