@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests._redis import RedisServer
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # shared/ lies beside the checkout, both here and in CI; CLERK_SHARED_DIR overrides.
 SHARED_DIR = Path(os.environ.get("CLERK_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -25,6 +27,36 @@ FIXTURES_DIR = SHARED_DIR / "clerk-fixtures"
 )
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, one per test process (xdist worker).
+
+    Never skipped: without the binary the tests that need it fail, saying how to install it.
+    """
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared server's URL, emptied for this test (a killed server is started again)."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.restart()
+    redis_server.thaw()
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to kill, freeze or restart without disturbing
+    other tests."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
 
 
 # Every FakeClerk built anywhere in the suite checks each response it sends against
