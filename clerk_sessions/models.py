@@ -23,6 +23,8 @@ __all__ = [
     "CreateSessionRequestBody",
     "CreateSessionTokenFromTemplateResponseBody",
     "CreateSessionTokenResponseBody",
+    "ItemOutcome",
+    "JobStatus",
     "QueryParamStatus",
     "RefreshSessionRequestBody",
     "RequestState",
@@ -242,3 +244,67 @@ class BulkRevokeResult:
     def total(self) -> int:
         """How many ids were handled."""
         return len(self.revoked) + len(self.failed)
+
+
+@attrs.frozen(kw_only=True)
+class JobStatus:
+    """Where a durable revocation job stands (``RevocationJob.status()``).
+
+    Every item of the job is counted once: ``revoked``, ``failed`` or ``pending``.
+    """
+
+    name: str
+    """The job's name in its store."""
+    total: int
+    """How many distinct ids the job holds."""
+    revoked: int
+    """Items with a ``revoked`` outcome."""
+    failed: int
+    """Items with a ``failed`` outcome."""
+
+    @property
+    def pending(self) -> int:
+        """Items with no outcome yet: ``total - revoked - failed``."""
+        return self.total - self.revoked - self.failed
+
+    @property
+    def done(self) -> bool:
+        """True when every item has an outcome (some may have failed)."""
+        return self.pending == 0
+
+
+#: The ``error_code`` of an item whose request got no answer (connection refused, reset,
+#: timed out): a retryable failure, like 429 and 5XX.
+CONNECTION_ERROR_CODE = "connection_error"
+
+
+@attrs.frozen(kw_only=True)
+class ItemOutcome:
+    """The recorded outcome of one item of a durable job (``RevocationJob.outcomes()``).
+
+    ``ok`` is True for a revoked item: its revoke succeeded, or the session was already
+    revoked or ended; for a user id, every active session of the user was revoked
+    (``sessions_revoked`` of them). ``ok`` is False for a failed item, with the HTTP
+    status of the answer that failed it (None when there was no answer), Clerk's error
+    code (or `CONNECTION_ERROR_CODE`, or the SDK's own name for the problem) and a
+    one-line message.
+    """
+
+    ok: bool
+    status_code: int | None = None
+    error_code: str | None = None
+    message: str = ""
+    sessions_revoked: int | None = None
+    """For a user id: how many of the user's sessions this item revoked."""
+
+    @property
+    def retryable(self) -> bool:
+        """True for a failure that may succeed later: 429, 5XX or no answer at all.
+
+        These are the items ``RevocationJob.retry_failed()`` puts back to pending.
+        """
+        if self.ok:
+            return False
+        if self.status_code is not None:
+            return self.status_code == 429 or self.status_code >= 500
+        return self.error_code == CONNECTION_ERROR_CODE

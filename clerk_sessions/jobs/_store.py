@@ -1,0 +1,264 @@
+"""The interface between `RevocationJob` and the places that keep a job: `JobStore`.
+
+A store keeps, per job name: the kind of ids (session or user ids), the items (distinct
+ids), the chunks they are claimed in, each chunk's lease and fence token, and each item's
+outcome. Everything that must hold whatever crashes is the store's: a create is all or
+nothing, a claim is exclusive until its lease expires, and a chunk's outcomes are recorded
+once, by the holder of its latest claim only (fencing).
+
+Conventions shared by every store:
+
+- Every method is a coroutine (or, for `JobStore.outcomes`, an async iterator) that never
+  blocks the event loop: blocking I/O runs on a worker thread. Methods work on asyncio and
+  trio.
+- A job name is a non-empty string; the store may restrict it further (it is validated by
+  `RevocationJob` before it reaches a store: at most 200 printable characters).
+- ``worker`` is an opaque string naming one `work` call (host, pid and a random part), for
+  diagnostics and for stores whose engine names consumers (Redis).
+- Leases are timed by one clock that all workers share: the host's wall clock for SQLite
+  (one host), the server's clock for Redis (never the hosts').
+- Outcomes are `ItemOutcome` values; a store that serialises them uses `outcome_to_json` and
+  `outcome_from_json`, so every store keeps the same fields.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from typing import Any, Literal, Protocol, cast
+
+import attrs
+
+from clerk_sessions.models import ItemOutcome, JobStatus
+
+__all__ = [
+    "Claim",
+    "ItemKind",
+    "JobInfo",
+    "JobStore",
+    "open_store",
+    "outcome_from_json",
+    "outcome_to_json",
+    "parse_store_url",
+]
+
+
+class ItemKind(str, enum.Enum):
+    """What the ids of a job are."""
+
+    SESSION = "session"
+    USER = "user"
+
+
+@attrs.frozen(kw_only=True)
+class JobInfo:
+    """What a store knows about a job apart from its items."""
+
+    name: str
+    kind: ItemKind
+    total: int
+    """How many distinct ids the job holds (fixed at create)."""
+
+
+@attrs.frozen(kw_only=True)
+class Claim:
+    """One claimed chunk: its items that have no outcome yet, under a lease.
+
+    ``chunk_id`` is opaque to callers (each store picks its form). ``fence`` is the
+    chunk's fence token at this claim: every claim of a chunk gets a larger one, so a
+    worker holding an older claim can be told apart from the current holder.
+    """
+
+    chunk_id: str
+    items: tuple[str, ...]
+    fence: int
+
+
+class JobStore(Protocol):
+    """A place that keeps durable jobs: an SQLite file, or Redis.
+
+    One store object may hold any number of jobs and be used by many tasks of one event
+    loop at once; each process opens its own (`open_store`).
+    """
+
+    async def create(
+        self, name: str, kind: ItemKind, chunks: AsyncIterable[Sequence[str]]
+    ) -> JobInfo:
+        """Create job ``name`` from ``chunks``, all or nothing, and return its info.
+
+        ``chunks`` yields lists of ids (already checked to be non-empty strings); each
+        list becomes one chunk, minus the ids the job already holds: an id listed twice,
+        in the same list or in two lists, is one item (dedup across the whole job), and a
+        list left empty by that makes no chunk. ``chunks`` is consumed once, as it comes;
+        the store never holds more than one list in memory (a million ids must cost tens
+        of MB at most). A job with no ids at all is valid (total 0, done at once).
+
+        All or nothing: until ``create`` returns, no ``open``, ``claim`` or ``status``
+        sees the job. If ``chunks`` raises, the task is cancelled or the process dies at
+        any point, no job of that name exists afterwards, nothing the attempt wrote stays
+        visible, and a later ``create`` of the same name works (leftovers of a killed
+        attempt are cleaned up or ignored by it).
+
+        Raises `ValueError` if a job named ``name`` exists already (checked before
+        ``chunks`` is drawn, and again at commit: of two concurrent creates of one name,
+        exactly one succeeds). An exception raised by ``chunks`` propagates unchanged.
+        """
+        ...
+
+    async def open(self, name: str) -> JobInfo:
+        """The info of the existing job ``name``; `LookupError` if there is none."""
+        ...
+
+    async def claim(self, name: str, worker: str, lease_s: float) -> Claim | None:
+        """Claim one chunk of job ``name`` for ``lease_s`` seconds, or return None.
+
+        A chunk is claimable when some of its items have no outcome and it is not under
+        a live lease: never claimed, released, put back by ``retry_failed``, or its last
+        lease expired (its holder was killed, frozen or cut off). The claim holds the
+        chunk's items that have no outcome, in the order they were created, and a fence
+        token larger than any earlier claim of that chunk. Two claims that overlap in
+        time never get the same chunk. None means nothing is claimable now: the job may
+        be done, or every remaining chunk may be held by a live lease (the caller tells
+        them apart with ``status`` and polls). `LookupError` if the job does not exist.
+        """
+        ...
+
+    async def heartbeat(self, name: str, claim: Claim, lease_s: float) -> bool:
+        """Extend ``claim``'s lease to ``lease_s`` seconds from now, if it still holds.
+
+        Returns False when the claim is lost: the chunk was claimed again since (its
+        fence moved on) or its outcomes are recorded. A claim whose lease expired but
+        that nobody took over still holds, and is extended. The caller stops working on
+        a lost claim; it could not record anything anyway.
+        """
+        ...
+
+    async def complete(self, name: str, claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> bool:
+        """Record the outcomes of ``claim``'s chunk, iff the claim still holds.
+
+        ``outcomes`` has exactly one entry per item of ``claim.items`` (`ValueError`
+        otherwise, before anything is written). In one atomic step the store checks that
+        the chunk's fence is still ``claim.fence`` (nobody claimed it since) and, only
+        then, writes every outcome and ends the claim (the chunk has no pending item
+        left). Returns True when recorded, False when the claim was lost: then nothing
+        is written. So each item gets exactly one recorded outcome, whoever crashes.
+        """
+        ...
+
+    async def release(self, name: str, claim: Claim) -> None:
+        """Give ``claim``'s chunk back unrecorded, claimable at once, if it still holds.
+
+        For a worker that stops early (cancelled, interrupted): the next worker does not
+        have to wait for the lease to expire. Does nothing for a lost claim.
+        """
+        ...
+
+    async def status(self, name: str) -> JobStatus:
+        """Counts of job ``name``'s items by outcome; `LookupError` if it does not exist.
+
+        The counts are one consistent snapshot (revoked + failed never exceeds total).
+        """
+        ...
+
+    def outcomes(
+        self, name: str, kind: Literal["revoked", "failed"] | None = None
+    ) -> AsyncIterator[tuple[str, ItemOutcome]]:
+        """Every recorded ``(item_id, outcome)`` of job ``name``, ``kind`` only if given.
+
+        Streams in batches (memory bounded whatever the job's size); items without an
+        outcome are not listed. The order is the store's (stable for one snapshot). Raises
+        `LookupError` (on first iteration) if the job does not exist.
+        """
+        ...
+
+    async def retry_failed(self, name: str) -> int:
+        """Put the job's failed items whose outcome is retryable back to pending.
+
+        Retryable is `ItemOutcome.retryable` (429, 5XX, no answer). Their outcomes are
+        dropped and their chunks become claimable again, holding those items only.
+        Returns how many items were put back. `LookupError` if the job does not exist.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the store's connections and threads. Idempotent."""
+        ...
+
+
+def outcome_to_json(outcome: ItemOutcome) -> str:
+    """``outcome`` as compact JSON (the fields of `ItemOutcome`, None ones left out)."""
+    data: dict[str, Any] = {"ok": outcome.ok}
+    if outcome.status_code is not None:
+        data["status_code"] = outcome.status_code
+    if outcome.error_code is not None:
+        data["error_code"] = outcome.error_code
+    if outcome.message:
+        data["message"] = outcome.message
+    if outcome.sessions_revoked is not None:
+        data["sessions_revoked"] = outcome.sessions_revoked
+    return json.dumps(data, separators=(",", ":"))
+
+
+def outcome_from_json(text: str | bytes) -> ItemOutcome:
+    """The `ItemOutcome` that `outcome_to_json` wrote."""
+    data = json.loads(text)
+    return ItemOutcome(
+        ok=bool(data["ok"]),
+        status_code=data.get("status_code"),
+        error_code=data.get("error_code"),
+        message=data.get("message", ""),
+        sessions_revoked=data.get("sessions_revoked"),
+    )
+
+
+# The module and class of each kind of store, imported only when used: the Redis one
+# needs the ``redis`` extra.
+_STORES = {
+    "sqlite": ("clerk_sessions.jobs._sqlite_store", "SQLiteStore"),
+    "redis": ("clerk_sessions.jobs._redis_store", "RedisStore"),
+}
+
+
+def parse_store_url(url: str | os.PathLike[str]) -> tuple[Literal["sqlite", "redis"], str]:
+    """Which store ``url`` names, and what to give that store's constructor.
+
+    ``sqlite:///ABSOLUTE/PATH`` (or ``sqlite:///relative`` / a plain path) is SQLite, with
+    the file's path; ``redis://``, ``rediss://`` and ``unix://`` are Redis, with the
+    whole URL. `ValueError` for any other scheme or an empty path.
+    """
+    text = os.fspath(url)
+    if not isinstance(text, str):
+        raise TypeError(f"a job store is a URL or a path string, got {type(text).__name__}")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        if not text:
+            raise ValueError("the job store is empty: give sqlite:///PATH, a path or redis://")
+        return "sqlite", text
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        # API.md spells it sqlite:///var/lib/app/revoke.db (the path is absolute); SQLAlchemy's
+        # four slashes (sqlite:////var/...) mean the same file.
+        path = rest[1:] if rest.startswith("//") else rest
+        if not path.startswith("/") or path == "/":
+            raise ValueError(
+                f"the job store {text!r} is not sqlite:///ABSOLUTE/PATH "
+                "(give a plain path for a relative file)"
+            )
+        return "sqlite", path
+    if scheme in ("redis", "rediss", "unix"):
+        return "redis", text
+    raise ValueError(
+        f"unknown job store {text!r}: use sqlite:///ABSOLUTE/PATH, a file path, or redis://HOST"
+    )
+
+
+def open_store(url: str | os.PathLike[str]) -> JobStore:
+    """The store that ``url`` names (see `parse_store_url`). Does no I/O: the first
+    operation connects."""
+    kind, target = parse_store_url(url)
+    module_name, class_name = _STORES[kind]
+    store_class = getattr(importlib.import_module(module_name), class_name)
+    return cast("JobStore", store_class(target))
