@@ -22,7 +22,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._fake import ConnectionDropped, FakeClerk
+    from ._asgi import ConnectionDropped
+    from ._fake import FakeClerk
     from ._faults import FaultConfig, FaultName, Quota
     from ._records import ManualClock, RequestRecord
     from ._validation import (
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    "ConnectionDropped": "._fake",
+    "ConnectionDropped": "._asgi",
     "FakeClerk": "._fake",
     "FaultConfig": "._faults",
     "FaultName": "._faults",

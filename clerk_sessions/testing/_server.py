@@ -12,7 +12,7 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ._fake import TRANSPORT_STATE_KEY
+from ._asgi import TRANSPORT_STATE_KEY
 
 
 class _DroppingH11Protocol(H11Protocol):

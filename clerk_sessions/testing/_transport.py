@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from starlette.types import ASGIApp
 
-from ._fake import ConnectionDropped
+from ._asgi import ConnectionDropped
 
 
 class FakeTransport(httpx.AsyncBaseTransport):
