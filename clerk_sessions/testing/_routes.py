@@ -88,17 +88,6 @@ def _param_problem(status: int, code: str, param: str, long_message: str) -> Pro
     return Problem(error(status, code, message, long_message, param_name=param))
 
 
-def _not_an_object(status: int) -> Problem:
-    return Problem(
-        error(
-            status,
-            "form_param_format_invalid",
-            "is invalid",
-            "the request body must be a JSON object",
-        )
-    )
-
-
 # ---------------------------------------------------------------------- body parsers
 
 
@@ -113,6 +102,21 @@ def _json_body(body: bytes, status: int) -> Any:
                 status, "request_body_invalid", "is invalid", "The request body is not valid JSON."
             )
         ) from None
+
+
+def _json_object(body: bytes, status: int) -> dict[str, Any] | None:
+    """The JSON object a request body holds (None when empty), or a ``status`` answer."""
+    value = _json_body(body, status)
+    if value is None or isinstance(value, dict):
+        return cast("dict[str, Any] | None", value)
+    raise Problem(
+        error(
+            status,
+            "form_param_format_invalid",
+            "is invalid",
+            "the request body must be a JSON object",
+        )
+    )
 
 
 def _int_param(
@@ -130,12 +134,8 @@ def _int_param(
     return value
 
 
-def _token_lifetime(body: Any) -> int | None:
-    if body is None:
-        return None
-    if not isinstance(body, dict):
-        raise _not_an_object(422)
-    value = cast("dict[str, Any]", body).get("expires_in_seconds")
+def _token_lifetime(body: dict[str, Any] | None) -> int | None:
+    value = body.get("expires_in_seconds") if body is not None else None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -194,12 +194,9 @@ def _refresh_body(body: Any) -> dict[str, Any]:
     return fields
 
 
-def _verify_body(body: Any) -> str | None:
-    if body is None:
+def _verify_body(fields: dict[str, Any] | None) -> str | None:
+    if fields is None:
         return None
-    if not isinstance(body, dict):
-        raise _not_an_object(400)
-    fields = cast("dict[str, Any]", body)
     for name in fields:
         if name != "token":
             raise _param_problem(
@@ -272,12 +269,7 @@ def _list(call: Call) -> Answer:
 
 
 def _create(call: Call) -> Answer:
-    raw = _json_body(call.record.body, 422)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise _not_an_object(422)
-    body = cast("dict[str, Any]", raw)
+    body = _json_object(call.record.body, 422) or {}
     user_id = body.get("user_id")
     if user_id is None:
         raise _param_problem(422, "form_param_missing", "user_id", "user_id must be included")
@@ -323,7 +315,7 @@ def _verify(call: Call) -> Answer:
             "POST /sessions/{session_id}/verify was removed in API version 2025-04-10 "
             f"(requested {version}); verify session tokens networklessly instead.",
         )
-    token = _verify_body(_json_body(call.record.body, 400))
+    token = _verify_body(_json_object(call.record.body, 400))
     session = call.session()
     if token is not None:
         claims = call.tokens.decode(token)
@@ -377,7 +369,7 @@ def _refresh(call: Call) -> Answer:
 
 
 def _token(call: Call) -> Answer:
-    expires_in = _token_lifetime(_json_body(call.record.body, 422))
+    expires_in = _token_lifetime(_json_object(call.record.body, 422))
     session = call.session()
     template = None
     if len(call.params) == 2:

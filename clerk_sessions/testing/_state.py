@@ -10,9 +10,12 @@ import random
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # Statuses the spec allows for a stored session, and those the list filter accepts.
 SESSION_STATUSES = (
@@ -78,6 +81,23 @@ class StoredSession:
         }
 
 
+class SessionOptions(TypedDict, total=False):
+    """The options of a seeded session; ``FakeClerk.add_session`` says how each defaults."""
+
+    user_id: str | None
+    client_id: str | None
+    status: str
+    session_id: str | None
+    created_at: int | None
+    expire_at: int | None
+    active_organization_id: str | None
+    org_role: str
+    org_slug: str | None
+    actor: Mapping[str, Any] | None
+    tasks: list[str] | None
+    latest_activity: Mapping[str, Any] | None
+
+
 @attrs.frozen
 class Template:
     """A JWT template: extra claims (with shortcodes) and a default lifetime in seconds."""
@@ -135,26 +155,16 @@ class FakeState:
             self.clients[client_id] = {"id": client_id, "user_id": user_id, "created_at": now}
             return client_id
 
-    def add_session(
-        self,
-        *,
-        user_id: str | None = None,
-        client_id: str | None = None,
-        status: str = "active",
-        session_id: str | None = None,
-        created_at: int | None = None,
-        expire_at: int | None = None,
-        active_organization_id: str | None = None,
-        org_role: str = "admin",
-        org_slug: str | None = None,
-        actor: Mapping[str, Any] | None = None,
-        tasks: list[str] | None = None,
-        latest_activity: Mapping[str, Any] | None = None,
-    ) -> StoredSession:
-        """Store a session (see ``FakeClerk.add_session``) and return it."""
+    def add_session(self, **options: Unpack[SessionOptions]) -> StoredSession:
+        """Store a session (see ``FakeClerk.add_session`` for the options) and return it."""
+        status = options.get("status", "active")
         if status not in SESSION_STATUSES:
             known = ", ".join(SESSION_STATUSES)
             raise ValueError(f"unknown session status {status!r}; one of {known}")
+        user_id, client_id = options.get("user_id"), options.get("client_id")
+        created_at, expire_at = options.get("created_at"), options.get("expire_at")
+        tasks, actor = options.get("tasks"), options.get("actor")
+        latest_activity = options.get("latest_activity")
         with self.lock:
             user_id = self.add_user(user_id)
             if client_id is None or client_id not in self.clients:
@@ -163,7 +173,7 @@ class FakeState:
             created = now if created_at is None else created_at
             if tasks is None and status == "pending":
                 tasks = ["choose-organization"]
-            session_id = session_id or self.new_id("sess")
+            session_id = options.get("session_id") or self.new_id("sess")
             self._seq += 1
             session = StoredSession(
                 id=session_id,
@@ -175,9 +185,9 @@ class FakeState:
                 last_active_at=created,
                 expire_at=created + 7 * _DAY_MS if expire_at is None else expire_at,
                 abandon_at=created + 30 * _DAY_MS,
-                last_active_organization_id=active_organization_id,
-                org_role=org_role,
-                org_slug=org_slug,
+                last_active_organization_id=options.get("active_organization_id"),
+                org_role=options.get("org_role", "admin"),
+                org_slug=options.get("org_slug"),
                 actor=dict(actor) if actor is not None else None,
                 tasks=[{"key": key} for key in tasks] if tasks is not None else None,
                 latest_activity=dict(latest_activity) if latest_activity else self._activity(),
