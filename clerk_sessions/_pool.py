@@ -15,22 +15,43 @@ Neither is closed, idle, expired or available, so the pool never reuses or remov
 the pool refers to an orphan any more, which is how this pool tells it apart from a
 connection that a live request is still opening.
 
-The check reads httpcore internals. Where one is missing (another httpcore), it finds
-no orphan and the pool behaves exactly like httpcore's own.
+The check reads httpcore internals (those of httpcore 1.0.3 to 1.0.9, the range
+pyproject.toml pins). Where one is missing (another httpcore), it finds no orphan, says
+so once at DEBUG on the ``clerk_sessions`` logger, and the pool behaves exactly like
+httpcore's own. This module imports nothing from the SDK.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 import httpcore
 import httpx
 
-from clerk_sessions._netbackend import default_backend
-
 __all__ = ["ReclaimingConnectionPool", "use_reclaiming_pool"]
 
+logger = logging.getLogger("clerk_sessions")
+
 _MISSING = object()
+_reported = False
+
+
+def _unexpected(what: str) -> None:
+    """Say once per process that httpcore is not shaped as this module expects.
+
+    Once, because the check runs whenever a request enters or leaves the pool; at DEBUG,
+    because nothing breaks: only the leak this module plugs is back.
+    """
+    global _reported
+    if not _reported:
+        _reported = True
+        logger.debug(
+            "httpcore %s is not shaped as clerk_sessions' pool expects (%s): pool slots of "
+            "cancelled calls are not taken back (encode/httpcore#1093)",
+            httpcore.__version__,
+            what,
+        )
 
 
 def _never_used(connection: object) -> bool:
@@ -38,6 +59,7 @@ def _never_used(connection: object) -> bool:
     inner = cast(object, getattr(connection, "_connection", _MISSING))
     failed = cast(object, getattr(connection, "_connect_failed", _MISSING))
     if inner is _MISSING or failed is _MISSING:
+        _unexpected(f"a pooled {type(connection).__name__} has no _connection/_connect_failed")
         return False
     if inner is None:
         # A failed connect marks the entry closed, and httpcore removes it itself.
@@ -63,6 +85,7 @@ class ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
         connections = getattr(self, "_connections", None)
         requests = getattr(self, "_requests", None)
         if not isinstance(connections, list) or not isinstance(requests, list):
+            _unexpected("the pool has no _connections and _requests lists")
             return []
         unused = [
             connection
@@ -75,25 +98,33 @@ class ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
         for request in cast("list[object]", requests):
             connection = getattr(request, "connection", _MISSING)
             if connection is _MISSING:
-                return []  # no way to tell which connection a request holds: drop nothing
+                # No way to tell which connection a request holds: drop nothing.
+                _unexpected(f"a pool request ({type(request).__name__}) has no connection")
+                return []
             owned.append(connection)
         return [c for c in unused if not any(c is connection for connection in owned)]
 
 
-def use_reclaiming_pool(client: httpx.AsyncClient, limits: httpx.Limits) -> None:
+def use_reclaiming_pool(
+    client: httpx.AsyncClient,
+    limits: httpx.Limits,
+    *,
+    network_backend: httpcore.AsyncNetworkBackend | None = None,
+) -> None:
     """Give the default transport of a new ``client`` a `ReclaimingConnectionPool`.
 
     The client is built by httpx first and only its pool replaced, because a client given
     ``transport=`` ignores the proxy environment variables. Transports that httpx mounts
     for those proxies keep httpx's own pools. The new pool has the settings httpx gives
-    its default pool, including the SSL context httpx built for it, on the SDK's asyncio
-    network backend where it applies (`clerk_sessions._netbackend`). If the client is
-    not shaped as expected, it is left as it is.
+    its default pool, including the SSL context httpx built for it, on
+    ``network_backend`` (None: httpcore's default). If the client is not shaped as
+    expected, it is left as it is.
     """
     transport = getattr(client, "_transport", None)
     stock = getattr(transport, "_pool", None)
     ssl_context = getattr(stock, "_ssl_context", None)
     if type(stock) is not httpcore.AsyncConnectionPool or ssl_context is None:
+        _unexpected(f"the client's default transport has no stock pool ({type(stock).__name__})")
         return
     transport._pool = ReclaimingConnectionPool(  # type: ignore[union-attr]
         ssl_context=ssl_context,
@@ -103,5 +134,5 @@ def use_reclaiming_pool(client: httpx.AsyncClient, limits: httpx.Limits) -> None
         http1=True,
         http2=False,
         retries=0,
-        network_backend=default_backend(),
+        network_backend=network_backend,
     )

@@ -26,7 +26,7 @@ from clerk_sessions._errors import (
     SDKError,
     error_from_response,
 )
-from clerk_sessions._pool import use_reclaiming_pool
+from clerk_sessions._httpclient import build_client
 from clerk_sessions._ratelimit import RateLimit
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
 from clerk_sessions._version import __version__
@@ -45,34 +45,6 @@ USER_AGENT = (
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # A 429 without a usable Retry-After still pauses the limiter this long.
 _DEFAULT_QUOTA_PAUSE_S = 1.0
-
-
-class _NoCookies(httpx.Cookies):
-    """A cookie store that never stores: see `_SDKClient`."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _SDKClient(httpx.AsyncClient):
-    """The ``httpx.AsyncClient`` the SDK builds for itself: one that keeps no cookies.
-
-    The Backend API is authenticated by the secret key on every call and needs no cookie
-    back; a stock client runs each response's headers through ``http.cookiejar`` (about
-    50 µs a call here, a tenth of a local ``get``) and would then send whatever a proxy or
-    CDN set on the way to every later call. A client the user passes in keeps its jar.
-    """
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        raise TypeError("the clerk-sessions HTTP client keeps no cookies")
-
-
-_NO_COOKIES = _NoCookies()
 
 
 def path_segment(name: str, value: object) -> str:
@@ -143,21 +115,11 @@ class Transport:
             "User-Agent": USER_AGENT,
         }
         if http_client is None:
-            timeout = httpx.Timeout((timeout_ms or DEFAULT_TIMEOUT_MS) / 1000)
-            # 20 idle connections kept, not 64: httpcore's pool work grows with the
-            # connections it holds. benchmarks/bench_bulk.py, 2,000 revokes at
-            # concurrency 64 on localhost (2 busy cores, noisy): 100/64 gave 112-273
-            # ids/s, 100/20 gave 472-532 in the same runs (100/8 was faster still, but
-            # would reopen TLS connections at every burst against the real API).
-            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             # Our own client carries the headers, so a call passes none of its own.
-            self.client: httpx.AsyncClient = _SDKClient(
-                headers=headers, timeout=timeout, transport=transport, limits=limits
+            timeout = httpx.Timeout((timeout_ms or DEFAULT_TIMEOUT_MS) / 1000)
+            self.client: httpx.AsyncClient = build_client(
+                headers=headers, timeout=timeout, transport=transport
             )
-            if transport is None:
-                # httpcore leaks a pool slot per call cancelled before its connection
-                # carried it (encode/httpcore#1093); a user's transport is left alone.
-                use_reclaiming_pool(self.client, limits)
             self.owns_client = True
             self._call_headers: dict[str, str] | None = None
         else:

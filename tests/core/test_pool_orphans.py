@@ -13,7 +13,10 @@ cancellation lands exactly at the point where httpcore loses track of the connec
 
 from __future__ import annotations
 
+import ast
+import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,7 +25,7 @@ import httpcore
 import httpx
 import pytest
 
-from clerk_sessions import AsyncClerk
+from clerk_sessions import AsyncClerk, _pool
 from clerk_sessions._pool import ReclaimingConnectionPool, use_reclaiming_pool
 from clerk_sessions.testing import FakeClerk
 
@@ -241,9 +244,9 @@ def test_the_sdk_client_gets_the_pool_httpx_would_build_but_reclaiming() -> None
     assert type(ours) is ReclaimingConnectionPool
     assert (ours._max_connections, ours._max_keepalive_connections) == (100, 20)
     settings = ["_keepalive_expiry", "_http1", "_http2", "_retries", "_local_address", "_uds"]
-    settings += ["_socket_options", "_proxy"]
-    assert [getattr(ours, name) for name in settings] == [
-        getattr(pool_of(stock), name) for name in settings
+    settings += ["_socket_options", "_proxy"]  # _proxy: httpcore 1.0.7 and later
+    assert [getattr(ours, name, "absent") for name in settings] == [
+        getattr(pool_of(stock), name, "absent") for name in settings
     ]
     stock_context, our_context = pool_of(stock)._ssl_context, ours._ssl_context
     assert our_context is not None and stock_context is not None
@@ -326,3 +329,65 @@ def test_without_the_internals_it_reads_the_pool_drops_nothing() -> None:
     del pool._requests  # renamed, say: no way to tell which connections are in use
     pool._connections = [never_connected]
     assert pool._orphans() == []
+
+
+@pytest.fixture
+def unreported(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """As in a fresh process: nothing said yet about httpcore's shape."""
+    monkeypatch.setattr(_pool, "_reported", False)
+    caplog.set_level(logging.DEBUG, logger="clerk_sessions")
+
+
+def shape_reports(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "is not shaped as clerk_sessions' pool" in r.message]
+
+
+@pytest.mark.usefixtures("unreported")
+def test_an_unknown_pool_shape_is_said_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    pool = ReclaimingConnectionPool()
+    pool._connections = [UnknownConnection()]  # type: ignore[list-item]
+    for _ in range(3):
+        assert pool._assign_requests_to_connections() == []
+    never_connected = pool.create_connection(httpcore.URL(URL).origin)
+    pool._connections = [never_connected]
+    pool._requests = [OpaqueRequest()]  # type: ignore[list-item]
+    assert pool._assign_requests_to_connections() == []
+    [record] = shape_reports(caplog)
+    assert record.levelno == logging.DEBUG
+    assert record.name == "clerk_sessions"
+    assert "UnknownConnection has no _connection/_connect_failed" in record.message
+    assert httpcore.__version__ in record.message
+
+
+@pytest.mark.usefixtures("unreported")
+def test_a_client_without_the_stock_pool_is_said_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+    use_reclaiming_pool(http, httpx.Limits())
+    [record] = shape_reports(caplog)
+    assert "no stock pool (NoneType)" in record.message
+
+
+@pytest.mark.usefixtures("unreported")
+def test_the_installed_httpcore_is_the_expected_shape(caplog: pytest.LogCaptureFixture) -> None:
+    # The pinned httpcore: the SDK's client gets the pool, and a pool at work finds every
+    # internal it reads (an orphan is taken back), without a word in the log.
+    clerk = AsyncClerk("sk_test_x")
+    pool = pool_of(clerk._transport.client)
+    assert type(pool) is ReclaimingConnectionPool
+    never_connected = pool.create_connection(httpcore.URL(URL).origin)
+    pool._connections = [never_connected]
+    assert pool._assign_requests_to_connections() == [never_connected]
+    assert shape_reports(caplog) == []
+
+
+def test_the_pool_module_imports_nothing_of_the_sdk() -> None:
+    tree = ast.parse(Path(_pool.__file__).read_text(encoding="utf-8"))
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name is None or name.startswith("clerk_sessions")]
