@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Collection, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,13 +19,14 @@ from clerk_sessions._config import (
     RetryConfig,
 )
 from clerk_sessions._errors import ConfigurationError
-from clerk_sessions._ratelimit import RateLimit
+from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._resources.sessions import AsyncSessions
 from clerk_sessions._transport import Transport
 
 if TYPE_CHECKING:
     from clerk_sessions._claims import RequestState, SessionClaims
     from clerk_sessions._verification import TokenVerifier
+    from clerk_sessions.redis import RedisRateLimit
 
 __all__ = ["AsyncClerk"]
 
@@ -57,6 +59,21 @@ def _server_url(server_url: str | None) -> str:
     return url
 
 
+def _redis_module(rate_limit: object) -> Any:
+    """``clerk_sessions.redis`` when ``rate_limit`` is one of its limiters, else None."""
+    if rate_limit is None or isinstance(rate_limit, RateLimit):
+        return None
+    # An object cannot be a RedisRateLimit unless its module was imported: core never
+    # imports the Redis client for users who do not use it.
+    redis = sys.modules.get("clerk_sessions.redis")
+    if redis is None or not isinstance(rate_limit, redis.RedisRateLimit):
+        raise ConfigurationError(
+            "rate_limit must be a RateLimit, a clerk_sessions.redis.RedisRateLimit or None, "
+            f"got {type(rate_limit).__name__}"
+        )
+    return redis
+
+
 def _timeout_ms(timeout_ms: int | None) -> int | None:
     if timeout_ms is None:
         return None
@@ -76,7 +93,9 @@ class AsyncClerk:
     :param server_url: default: env ``CLERK_API_URL``, else ``https://api.clerk.com/v1``.
     :param timeout_ms: per-request timeout in milliseconds (default 30 s).
     :param retry_config: the retry policy; None disables retries.
-    :param rate_limit: a client-side limiter shared by every call of this client.
+    :param rate_limit: a client-side limiter shared by every call of this client: a
+        `RateLimit` (this process), or a `clerk_sessions.redis.RedisRateLimit` (every
+        process and host on one Redis).
     :param http_client: your own ``httpx.AsyncClient`` (not closed by this client).
     :param api_version: sent as the ``Clerk-API-Version`` header.
     :param transport: an httpx transport for the client this SDK creates (for example
@@ -90,7 +109,7 @@ class AsyncClerk:
         server_url: str | None = None,
         timeout_ms: int | None = None,
         retry_config: RetryConfig | None = DEFAULT_RETRY_CONFIG,
-        rate_limit: RateLimit | None = None,
+        rate_limit: RateLimit | RedisRateLimit | None = None,
         http_client: httpx.AsyncClient | None = None,
         api_version: str = DEFAULT_API_VERSION,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -99,23 +118,26 @@ class AsyncClerk:
             raise ConfigurationError(
                 f"retry_config must be a RetryConfig or None, got {type(retry_config).__name__}"
             )
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise ConfigurationError(
-                f"rate_limit must be a RateLimit or None, got {type(rate_limit).__name__}"
-            )
+        redis = _redis_module(rate_limit)
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass either http_client or transport, not both")
         if not isinstance(api_version, str) or not api_version:
             raise ConfigurationError(f"api_version must be a non-empty string, got {api_version!r}")
         self.server_url = _server_url(server_url).rstrip("/")
         self.api_version = api_version
+        secret_key = _secret_key(bearer_auth)
+        # A shared quota belongs to the instance: the limiter is bound to the key.
+        shared_limit: SharedLimiter | None = (
+            None if redis is None else redis.RedisRateLimit._bind(rate_limit, secret_key)
+        )
         self._transport = Transport(
-            secret_key=_secret_key(bearer_auth),
+            secret_key=secret_key,
             server_url=self.server_url,
             api_version=api_version,
             timeout_ms=_timeout_ms(timeout_ms),
             retry_config=retry_config,
-            rate_limit=rate_limit,
+            rate_limit=rate_limit if redis is None else None,  # type: ignore[arg-type]
+            shared_limit=shared_limit,
             http_client=http_client,
             transport=transport,
         )

@@ -7,8 +7,31 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-__all__ = ["RateLimit"]
+__all__ = ["RateLimit", "SharedLimiter"]
+
+
+class SharedLimiter(Protocol):
+    """A limiter held outside the process (`clerk_sessions.redis`), as a client uses it:
+    bound to the client's quota, with every step awaited (each may talk to the server).
+    """
+
+    async def acquire(self, sleep: Callable[[float], Awaitable[object]]) -> object:
+        """Wait until a request may start, count it, and return a token for `finished`."""
+        ...
+
+    async def finished(self, token: object) -> None:
+        """Record that the request counted as ``token`` got its answer (or failed)."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every participant for ``seconds`` (after a 429's ``Retry-After``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the limiter holds for the calling client's event loop."""
+        ...
 
 
 class RateLimit:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         SessionRefresh,
         SessionToken,
     )
+    from clerk_sessions.redis import RedisRateLimit
 
 __all__ = ["Clerk", "Sessions"]
 
@@ -54,7 +55,9 @@ class Clerk:
     :param server_url: default: env ``CLERK_API_URL``, else ``https://api.clerk.com/v1``.
     :param timeout_ms: per-request timeout in milliseconds (default 30 s).
     :param retry_config: the retry policy; None disables retries.
-    :param rate_limit: a client-side limiter shared by every call of this client.
+    :param rate_limit: a client-side limiter shared by every call of this client: a
+        `RateLimit` (this process), or a `clerk_sessions.redis.RedisRateLimit` (every
+        process and host on one Redis).
     :param http_client: your own ``httpx.AsyncClient`` (not closed by this client).
     :param api_version: sent as the ``Clerk-API-Version`` header.
     :param transport: an httpx transport for the client this SDK creates (for example
@@ -68,7 +71,7 @@ class Clerk:
         server_url: str | None = None,
         timeout_ms: int | None = None,
         retry_config: RetryConfig | None = DEFAULT_RETRY_CONFIG,
-        rate_limit: RateLimit | None = None,
+        rate_limit: RateLimit | RedisRateLimit | None = None,
         http_client: httpx.AsyncClient | None = None,
         api_version: str = DEFAULT_API_VERSION,
         transport: httpx.AsyncBaseTransport | None = None,

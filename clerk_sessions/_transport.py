@@ -27,7 +27,7 @@ from clerk_sessions._errors import (
     error_from_response,
 )
 from clerk_sessions._httpclient import build_client
-from clerk_sessions._ratelimit import RateLimit
+from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
 from clerk_sessions._version import __version__
 
@@ -102,12 +102,16 @@ class Transport:
         timeout_ms: int | None,
         retry_config: RetryConfig | None,
         rate_limit: RateLimit | None,
+        shared_limit: SharedLimiter | None = None,
         http_client: httpx.AsyncClient | None,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
         self.base_url = server_url.rstrip("/")
         self.api_version = api_version
         self.rate_limit = rate_limit
+        # A limiter shared over the network (Redis): its calls are awaited, while the
+        # in-process one keeps its plain method calls on the hot path.
+        self.shared_limit = shared_limit
         headers = {
             "Authorization": f"Bearer {secret_key}",
             "Accept": "application/json",
@@ -192,6 +196,8 @@ class Transport:
     ) -> T:
         rate_limit = self.rate_limit
         started_at = None if rate_limit is None else await rate_limit.acquire(self.sleep)
+        shared = self.shared_limit
+        token = None if shared is None else await shared.acquire(self.sleep)
         try:
             response = await self.client.request(
                 method, url, json=json_body, headers=headers, timeout=self._timeout
@@ -209,6 +215,8 @@ class Transport:
         finally:
             if started_at is not None:
                 rate_limit.finished(started_at)  # type: ignore[union-attr]
+            elif shared is not None:
+                await shared.finished(token)
         status = response.status_code
         if 200 <= status < 300:
             content_type = response.headers.get("content-type", "application/json")
@@ -221,15 +229,19 @@ class Transport:
                 )
             return decode(response.content)
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
-        if status == 429 and self.rate_limit is not None:
-            self.rate_limit.pause(
-                retry_after if retry_after is not None else _DEFAULT_QUOTA_PAUSE_S
-            )
+        if status == 429:
+            pause = retry_after if retry_after is not None else _DEFAULT_QUOTA_PAUSE_S
+            if rate_limit is not None:
+                rate_limit.pause(pause)
+            elif shared is not None:
+                await shared.pause(pause)
         logger.debug("%s %s -> %d", method, url, status)
         raise error_from_response(
             status, response.headers, response.content, retry_after=retry_after
         )
 
     async def aclose(self) -> None:
+        if self.shared_limit is not None:
+            await self.shared_limit.aclose()
         if self.owns_client:
             await self.client.aclose()

@@ -1,0 +1,551 @@
+"""One request quota for every process and host of a fleet, held on Redis (extra ``redis``).
+
+`RedisRateLimit` gives the guarantee of `RateLimit` (never more than ``requests`` request
+starts in any window of ``per_seconds``) to every client, in every process and on every
+host, that uses the same Redis and key. Waiting is fair and cheap: each request books a
+slot in one shared schedule and sleeps once until it; a request costs two Redis round
+trips (three when it had to wait). When Redis is down, slow or restarted the clients
+fall back to an in-process `RateLimit` with the same numbers, and rejoin the shared
+quota as soon as Redis answers again: no Clerk call ever fails because of Redis.
+
+The Redis client is `coredis <https://coredis.readthedocs.io>`_, which runs on anyio,
+so the limiter works under asyncio, trio and the sync `Clerk` alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+import anyio
+import sniffio
+
+from clerk_sessions._errors import ConfigurationError
+from clerk_sessions._ratelimit import RateLimit, SharedLimiter
+
+try:
+    import coredis
+    from coredis.commands import Script
+except ImportError as exc:  # pragma: no cover - the extra is installed in every test run
+    raise ImportError(
+        "clerk_sessions.redis needs the redis extra: pip install 'clerk-sessions[redis]'"
+    ) from exc
+
+__all__ = ["RedisRateLimit"]
+
+logger = logging.getLogger("clerk_sessions")
+
+# Each Redis operation gets this long before the limiter gives up on Redis for the call
+# and falls back: a slow Redis must not stall the Clerk calls waiting on it.
+_OP_TIMEOUT_S = 0.5
+# While Redis is failing, one call in this many seconds tries it again; the others go
+# straight to the in-process fallback.
+_PROBE_EVERY_S = 2.0
+_SCHEMES = ("redis", "rediss", "unix")
+
+# The whole algorithm, run atomically by Redis. Times are microseconds of Redis's own
+# clock (TIME), so hosts with skewed clocks agree. KEYS: the quota's pause key, then a
+# (started, planned) pair of sorted sets per level: the limiter's own, then its parents'
+# (a share, then the quota it is carved from). ARGV: op, member, window, op argument,
+# then each level's request limit.
+#   started: the starts that count (score: start time, moved to the answer's time by
+#            "finish"). The window guarantee rests on these alone: a start is counted
+#            only when every level's last window holds fewer than its limit.
+#   planned: the last `limit` slots handed out per level, so that waiters wake one by
+#            one at distinct times, in the order they came, instead of all at once. A
+#            request joins a level's queue only once the levels below it let it go, so
+#            a share's waiters never hold up the rest of the quota.
+# reserve and start answer {wait, booked}: wait 0 means the start was counted; else
+# sleep `wait` microseconds, then call start with argument `booked` (the levels whose
+# queue the request holds a slot in).
+_SCRIPT = """
+local op, member, per, arg = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local levels = (#KEYS - 1) / 2
+local paused = tonumber(redis.call('GET', KEYS[1]) or 0)
+
+local function keep(first, horizon)
+  local ms = math.ceil((horizon - now + per) / 1000) + 1000
+  for i = first, #KEYS, 2 do redis.call('PEXPIRE', KEYS[i], ms) end
+end
+
+local function start()
+  local wait = 0
+  for l = 1, levels do
+    local started, limit = KEYS[2 * l], tonumber(ARGV[4 + l])
+    redis.call('ZREMRANGEBYSCORE', started, '-inf', now - per)
+    local count = redis.call('ZCARD', started)
+    if count >= limit then
+      local nth = redis.call('ZRANGE', started, count - limit, count - limit, 'WITHSCORES')
+      wait = math.max(wait, tonumber(nth[2]) + per - now)
+    end
+  end
+  if wait > 0 then return {wait, levels} end
+  for l = 1, levels do redis.call('ZADD', KEYS[2 * l], now, member) end
+  keep(2, now)
+  return {0, levels}
+end
+
+local function book(from)
+  local slot = math.max(now, paused)
+  for l = from, levels do
+    local planned, limit = KEYS[2 * l + 1], tonumber(ARGV[4 + l])
+    local last = redis.call('ZRANGE', planned, -1, -1, 'WITHSCORES')[2]
+    if last then slot = math.max(slot, tonumber(last)) end
+    local count = redis.call('ZCARD', planned)
+    if count >= limit then
+      local nth = redis.call('ZRANGE', planned, count - limit, count - limit, 'WITHSCORES')
+      slot = math.max(slot, tonumber(nth[2]) + per)
+    end
+    redis.call('ZADD', planned, slot, member)
+    redis.call('ZREMRANGEBYRANK', planned, 0, -(limit + 1))
+    redis.call('PEXPIRE', planned, math.ceil((slot - now + per) / 1000) + 1000)
+    if slot > now then return {slot - now, l} end
+  end
+  return start()
+end
+
+if op == 'reserve' then
+  return book(1)
+elseif op == 'start' then
+  -- Paused after this request booked: book again, behind the pause.
+  if paused > now then return book(1) end
+  if arg < levels then return book(arg + 1) end
+  return start()
+elseif op == 'finish' then
+  for l = 1, levels do redis.call('ZADD', KEYS[2 * l], 'XX', 'GT', now, member) end
+  keep(2, now)
+elseif op == 'pause' then
+  if now + arg > paused then
+    redis.call('SET', KEYS[1], now + arg, 'PX', math.ceil(arg / 1000) + 1)
+  end
+  -- Slots booked before the pause are void: rebuild the queues from what started, so
+  -- that the waiters it holds are spread over the window again when it ends.
+  for l = 1, levels do
+    redis.call('DEL', KEYS[2 * l + 1])
+    redis.call('ZUNIONSTORE', KEYS[2 * l + 1], 1, KEYS[2 * l])
+  end
+  keep(3, now)
+end
+return {0, 0}
+"""
+
+
+def _loop_identity() -> Hashable:
+    """The running event loop: a coredis client works only on the loop that made it."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    return asyncio.get_running_loop()
+
+
+class _LoopClient:
+    """One coredis client entered (``async with``) by a background task of one loop.
+
+    coredis binds a connection pool to the task that enters it; the limiter is called
+    from any task of the application, so a task of its own holds the pool open, and the
+    callers use the client directly (commands need no particular task, only the pool).
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self.ready = anyio.Event()
+        self.stop = anyio.Event()
+        self.done = anyio.Event()
+        self.client: Any = None
+        self.error: BaseException | None = None
+
+    async def run(self, on_exit: Callable[[], None]) -> None:
+        try:
+            async with self._make() as client:
+                self.client = client
+                self.ready.set()
+                await self.stop.wait()
+        except Exception as exc:
+            # A system task on trio must not raise; the callers see the error instead.
+            self.error = exc
+        finally:
+            self.ready.set()
+            on_exit()
+            self.done.set()
+
+
+class _Connections:
+    """A quota's way to Redis: one client per event loop, and the shared health state."""
+
+    def __init__(self, redis: str | Any) -> None:
+        self._redis = redis
+        self.lock = threading.Lock()
+        self._clients: dict[Hashable, _LoopClient] = {}
+        # While Redis is failing: when the next call may try it again (monotonic).
+        self.retry_at: float | None = None
+        # Typed loosely: coredis's generic callback types say nothing useful here.
+        self.script: Any = Script(script=_SCRIPT)
+        _ALL_CONNECTIONS.add(self)
+
+    def _make(self) -> Any:
+        return coredis.Redis.from_url(
+            self._redis,
+            stream_timeout=_OP_TIMEOUT_S,
+            connect_timeout=_OP_TIMEOUT_S,
+        )
+
+    async def client(self) -> Any:
+        """The coredis client of the running loop, started on first use."""
+        if not isinstance(self._redis, str):
+            return self._redis
+        loop = _loop_identity()
+        with self.lock:
+            holder = self._clients.get(loop)
+            if holder is None:
+                holder = self._clients[loop] = _LoopClient(self._make)
+                self._spawn(holder, loop)
+        await holder.ready.wait()
+        if holder.client is None:
+            raise ConnectionError(f"cannot reach Redis: {holder.error}")
+        return holder.client
+
+    def _spawn(self, holder: _LoopClient, loop: Hashable) -> None:
+        def forget() -> None:
+            with self.lock:
+                if self._clients.get(loop) is holder:
+                    del self._clients[loop]
+
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            task = loop.create_task(holder.run(forget))
+            _TASKS.add(task)
+            task.add_done_callback(_TASKS.discard)
+        else:
+            import trio
+
+            trio.lowlevel.spawn_system_task(holder.run, forget)
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop (the next call opens a new one)."""
+        if not isinstance(self._redis, str):
+            return
+        with self.lock:
+            holder = self._clients.pop(_loop_identity(), None)
+        if holder is not None:
+            holder.stop.set()
+            with anyio.CancelScope(shield=True):
+                await holder.done.wait()
+
+    def reset_after_fork(self) -> None:
+        # The parent's connections and loops are not the child's to use.
+        self.lock = threading.Lock()
+        self._clients = {}
+        self.retry_at = None
+
+
+_ALL_CONNECTIONS: weakref.WeakSet[_Connections] = weakref.WeakSet()
+# asyncio keeps only weak references to tasks: these must not vanish while they run.
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _new_member_prefix() -> str:
+    return secrets.token_hex(6)
+
+
+_member_prefix = _new_member_prefix()
+_member_counter = itertools.count()
+
+
+def _after_fork_in_child() -> None:
+    global _member_prefix
+    _member_prefix = _new_member_prefix()
+    for connections in list(_ALL_CONNECTIONS):
+        connections.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_redis(redis: object) -> str | Any:
+    if isinstance(redis, (coredis.Redis, coredis.RedisCluster)):
+        return cast(Any, redis)
+    if not isinstance(redis, str):
+        raise ConfigurationError(
+            "redis must be a URL (redis://, rediss:// or unix://) or a coredis client, "
+            f"got {type(redis).__name__}"
+        )
+    try:
+        parts = urlsplit(redis)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ConfigurationError(f"the Redis URL {redis!r} is malformed: {exc}") from None
+    if parts.scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"the Redis URL must start with redis://, rediss:// or unix://, got {redis!r}"
+        )
+    if (parts.scheme == "unix" and not parts.path) or (
+        parts.scheme != "unix" and not parts.hostname
+    ):
+        raise ConfigurationError(f"the Redis URL {redis!r} names no server")
+    database = parts.path.lstrip("/") if parts.scheme != "unix" else ""
+    if database and not database.isdigit():
+        raise ConfigurationError(
+            f"the Redis URL {redis!r} is malformed: the path must be a database number"
+        )
+    try:
+        coredis.Redis.from_url(redis)
+    except Exception as exc:
+        raise ConfigurationError(f"the Redis URL {redis!r} is malformed: {exc}") from None
+    return redis
+
+
+class RedisRateLimit:
+    """Never more than ``requests`` request starts in any window of ``per_seconds``,
+    for every client in every process and host that uses the same Redis and key.
+
+    Pass it as ``rate_limit=`` to `AsyncClerk` or `Clerk`, in every process. Clerk's
+    quota belongs to the instance (1000 requests per 10 s in production, 100 in
+    development), and every process holding the secret key spends it: with one
+    `RedisRateLimit` they all stay under it together. Windows are timed by Redis's clock,
+    never the hosts', and counted, as with `RateLimit`, from when each answer arrived. A
+    429 seen by any participant pauses all of them until its ``Retry-After``. Waiters are
+    served in the order they came, each sleeping once until its slot (no polling).
+
+    If Redis is unreachable, slow (an operation takes more than half a second) or
+    restarted, no Clerk call fails: the limiter logs one WARNING on the
+    ``clerk_sessions`` logger and holds each process to an in-process `RateLimit` with
+    the same numbers, then rejoins the shared quota once Redis answers again (it tries
+    at most every two seconds). Constructing one never connects.
+
+    :param redis: a URL (``redis://``, ``rediss://`` or ``unix://``), or a
+        ``coredis.Redis`` client you have entered (``async with``); a URL lets the
+        limiter open one connection pool per event loop it is used on (the sync `Clerk`
+        runs its own loop), a client is used only on the loop it belongs to.
+    :param requests: how many requests may start per window (an integer >= 1).
+    :param per_seconds: the window length in seconds.
+    :param key: the name of the quota in Redis. By default it is derived from the
+        secret key of each client that uses the limiter (a hash, never the key itself),
+        so two Clerk instances on one Redis never share a quota.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_bindings",
+        "_connections",
+        "_key",
+        "_lock",
+        "_numbers",
+        "_parent",
+        "name",
+    )
+
+    def __init__(
+        self,
+        redis: str | Any,
+        requests: int,
+        per_seconds: float,
+        *,
+        key: str | None = None,
+    ) -> None:
+        # RateLimit checks the numbers and holds them.
+        self._init(RateLimit(requests, per_seconds), None, "")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigurationError(f"key must be a non-empty string or None, got {key!r}")
+        self._key = key
+        self._connections = _Connections(_check_redis(redis))
+
+    def _init(self, numbers: RateLimit, parent: RedisRateLimit | None, name: str) -> None:
+        self._numbers = numbers
+        self._parent = parent
+        self.name = name
+        self._lock = threading.Lock()
+        self._bindings: dict[str, _Binding] = {}
+
+    @property
+    def requests(self) -> int:
+        """How many requests may start per window."""
+        return self._numbers.requests
+
+    @property
+    def per_seconds(self) -> float:
+        """The window length in seconds."""
+        return self._numbers.per_seconds
+
+    def __repr__(self) -> str:
+        if self._parent is not None:
+            return f"{self._parent!r}.share({self.name!r}, {self.requests})"
+        return f"RedisRateLimit({self.requests}, {self.per_seconds:g})"
+
+    def share(self, name: str, requests: int) -> RedisRateLimit:
+        """A limiter whose users together start at most ``requests`` per window, while
+        this limiter's own limit still holds for everyone.
+
+        A bulk job on ``quota.share("bulk", 800)`` of a 1000 per 10 s quota leaves at
+        least 200 per window to the clients on ``quota`` itself. Shares with the same
+        name (in any process) are the same share.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"a share needs a non-empty name, got {name!r}")
+        numbers = RateLimit(requests, self.per_seconds)
+        if requests > self.requests:
+            raise ValueError(
+                f"a share cannot allow more than its quota: {requests} > {self.requests}"
+            )
+        child = object.__new__(RedisRateLimit)
+        child._init(numbers, self, name)
+        child._key = self._key
+        child._connections = self._connections
+        return child
+
+    def _path(self) -> list[RedisRateLimit]:
+        """This limiter, then its parents up to the quota."""
+        path: list[RedisRateLimit] = [self]
+        while path[-1]._parent is not None:
+            path.append(path[-1]._parent)
+        return path
+
+    def _bind(self, secret_key: str) -> _Binding:
+        """The limiter as a client with this secret key uses it (one per quota key)."""
+        if self._key is not None:
+            base = self._key
+        else:
+            digest = hashlib.sha256(b"clerk-sessions quota\0" + secret_key.encode()).hexdigest()
+            base = digest[:32]
+        with self._lock:
+            binding = self._bindings.get(base)
+            if binding is None:
+                # One hash tag for all keys of a quota: Redis Cluster keeps them in one slot.
+                prefix = f"clerk-sessions:{{{base}}}"
+                keys = [f"{prefix}:pause"]
+                path = self._path()
+                for level in path:
+                    name = prefix if level._parent is None else f"{prefix}:share:{level.name}"
+                    keys += [f"{name}:started", f"{name}:planned"]
+                binding = self._bindings[base] = _Binding(
+                    keys, [level.requests for level in path], self._numbers, self._connections
+                )
+            return binding
+
+
+class _Binding:
+    """A `RedisRateLimit` bound to one quota key: what the transport calls."""
+
+    __slots__ = ("_args", "_connections", "_fallback", "_keys", "_per_us")
+
+    asynchronous = True
+
+    def __init__(
+        self, keys: list[str], limits: list[int], numbers: RateLimit, connections: _Connections
+    ) -> None:
+        self._keys = keys
+        self._per_us = round(numbers.per_seconds * 1_000_000)
+        self._args = [str(limit) for limit in limits]
+        self._connections = connections
+        self._fallback = RateLimit(numbers.requests, numbers.per_seconds)
+
+    async def _run(self, op: str, member: str, arg: int = 0) -> tuple[int, int]:
+        with anyio.fail_after(_OP_TIMEOUT_S):
+            client = await self._connections.client()
+            reply: object = await self._connections.script(
+                keys=self._keys,
+                args=[op, member, str(self._per_us), str(arg), *self._args],
+                client=client,
+            )
+        match reply:
+            case [int(wait), int(booked)]:
+                return wait, booked
+            case _:
+                raise TypeError(f"the quota script answered {reply!r}")
+
+    def _redis_usable(self) -> bool:
+        """Whether this call should use Redis; claims the probe while Redis is failing."""
+        connections = self._connections
+        retry_at = connections.retry_at
+        if retry_at is None:
+            return True
+        now = time.monotonic()
+        with connections.lock:
+            if connections.retry_at is None:
+                return True
+            if now < connections.retry_at:
+                return False
+            # This call probes; the others stay on the fallback meanwhile.
+            connections.retry_at = now + _PROBE_EVERY_S
+            return True
+
+    def _failed(self, exc: BaseException) -> None:
+        connections = self._connections
+        with connections.lock:
+            first = connections.retry_at is None
+            connections.retry_at = time.monotonic() + _PROBE_EVERY_S
+        if first:
+            logger.warning(
+                "Redis is unreachable for the shared quota (%s: %s); each process now "
+                "holds an in-process RateLimit with the same numbers until Redis answers",
+                type(exc).__name__,
+                exc,
+            )
+
+    def _answered(self) -> None:
+        connections = self._connections
+        with connections.lock:
+            down_since_probe, connections.retry_at = connections.retry_at, None
+        if down_since_probe is not None:
+            logger.info("Redis answers again: back on the shared quota")
+
+    async def acquire(self, sleep: Callable[[float], Awaitable[object]]) -> str | float:
+        """Wait until a request may start, count it, and return its token for `finished`."""
+        if self._redis_usable():
+            member = f"{_member_prefix}-{next(_member_counter)}"
+            try:
+                wait, booked = await self._run("reserve", member)
+                while wait > 0:
+                    await sleep(wait / 1_000_000)
+                    wait, booked = await self._run("start", member, booked)
+            except Exception as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return member
+        return await self._fallback.acquire(sleep)
+
+    async def finished(self, token: object) -> None:
+        """Count the start ``token`` from its answer's time, like `RateLimit.finished`."""
+        if not isinstance(token, str):
+            self._fallback.finished(token)  # type: ignore[arg-type]
+            return
+        # A call cancelled right after its answer still moves its record.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._run("finish", token)
+            except Exception as exc:
+                self._failed(exc)
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every participant of the quota for ``seconds`` (a 429's ``Retry-After``)."""
+        self._fallback.pause(seconds)
+        if self._redis_usable():
+            micros = max(1, math.ceil(seconds * 1_000_000))
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._run("pause", "", micros)
+                except Exception as exc:
+                    self._failed(exc)
+                else:
+                    self._answered()
+
+    async def aclose(self) -> None:
+        """Close this loop's Redis connections (another call opens them again)."""
+        await self._connections.aclose()
+
+
+if TYPE_CHECKING:
+    _binding_is_a_shared_limiter: type[SharedLimiter] = _Binding
