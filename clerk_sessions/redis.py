@@ -342,9 +342,9 @@ class RedisRateLimit:
         "_connections",
         "_key",
         "_lock",
+        "_name",
         "_numbers",
         "_parent",
-        "name",
     )
 
     def __init__(
@@ -365,7 +365,7 @@ class RedisRateLimit:
     def _init(self, numbers: RateLimit, parent: RedisRateLimit | None, name: str) -> None:
         self._numbers = numbers
         self._parent = parent
-        self.name = name
+        self._name = name
         self._lock = threading.Lock()
         self._bindings: dict[str, _Binding] = {}
 
@@ -379,9 +379,14 @@ class RedisRateLimit:
         """The window length in seconds."""
         return self._numbers.per_seconds
 
+    @property
+    def name(self) -> str:
+        """The share's name (``""`` for the quota itself)."""
+        return self._name
+
     def __repr__(self) -> str:
         if self._parent is not None:
-            return f"{self._parent!r}.share({self.name!r}, {self.requests})"
+            return f"{self._parent!r}.share({self._name!r}, {self.requests})"
         return f"RedisRateLimit({self.requests}, {self.per_seconds:g})"
 
     def share(self, name: str, requests: int) -> RedisRateLimit:
@@ -427,7 +432,7 @@ class RedisRateLimit:
                 keys = [f"{prefix}:pause"]
                 path = self._path()
                 for level in path:
-                    name = prefix if level._parent is None else f"{prefix}:share:{level.name}"
+                    name = prefix if level._parent is None else f"{prefix}:share:{level._name}"
                     keys += [f"{name}:started", f"{name}:planned"]
                 binding = self._bindings[base] = _Binding(
                     keys, [level.requests for level in path], self._numbers, self._connections

@@ -443,6 +443,6 @@ def test_every_public_name_of_the_module_has_a_docstring() -> None:
     assert module.__all__ == ["RedisRateLimit"]
     names = [n for n in dir(RedisRateLimit) if not n.startswith("_")]
     assert set(names) == {"name", "per_seconds", "requests", "share"}
-    for name in ["share", "requests", "per_seconds"]:
+    for name in ["share", "requests", "per_seconds", "name"]:
         assert getattr(RedisRateLimit, name).__doc__, name
     assert RedisRateLimit.__doc__ and module.__doc__
