@@ -64,6 +64,8 @@ def _ensure_redis_server(session: nox.Session) -> None:
 # The per-module coverage bar is checked on one Python; measuring on every one would only
 # make the suite slower (coverage costs about a third more time).
 COVERAGE_PYTHON = "3.11"
+# The Python whose session also runs the core and sync tests with the fast paths off.
+NO_FAST_PATHS_PYTHON = "3.12"
 
 # pytest-xdist. `worksteal` lets an idle worker take queued tests from a busy one, so a
 # few long tests do not leave the other cores idle at the end. (Not `loadgroup` or
@@ -118,6 +120,12 @@ def tests(session: nox.Session) -> None:
     env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
     if session.python != COVERAGE_PYTHON:
         session.run("pytest", *XDIST, *session.posargs, env=env)
+        if session.python == NO_FAST_PATHS_PYTHON and not session.posargs:
+            # The fast paths off (the switch in docs/explanation/architecture.md): the
+            # same behaviour on stock httpcore, cattrs and anyio, for the tests of the
+            # core and the sync facade, which are where those paths run.
+            no_fast_paths = {**env, "CLERK_SESSIONS_NO_FAST_PATHS": "1"}
+            session.run("pytest", *XDIST, "tests/core", "tests/sync", env=no_fast_paths)
         return
     env["COVERAGE_FILE"] = f".coverage.{session.python}"
     session.run("coverage", "erase", env=env)

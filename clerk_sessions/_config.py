@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from typing import Any, Final, Literal
 
 import attrs
@@ -15,6 +16,14 @@ DEFAULT_API_VERSION: Final = "2026-05-12"
 # `verify` was removed in 2025-04-10; this is the last version that still has it.
 VERIFY_API_VERSION: Final = "2025-03-12"
 DEFAULT_TIMEOUT_MS: Final = 30_000
+
+#: The environment variable that turns the fast paths off, for bisecting an oddity.
+NO_FAST_PATHS_ENV: Final = "CLERK_SESSIONS_NO_FAST_PATHS"
+#: False when ``CLERK_SESSIONS_NO_FAST_PATHS`` is set (to anything but ``""`` or ``0``) at
+#: import: then the SDK's client uses httpcore's own network backend, responses are
+#: decoded by stock cattrs hooks, and the sync facade calls through anyio's
+#: ``BlockingPortal``. Behaviour is the same either way; only the speed differs.
+FAST_PATHS: Final = os.environ.get(NO_FAST_PATHS_ENV, "") in ("", "0")
 
 
 class Unset(enum.Enum):

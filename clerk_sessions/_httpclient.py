@@ -5,7 +5,8 @@ client the SDK builds" in docs/explanation/architecture.md):
 
 1. no cookie jar: the API is authenticated by the secret key on every call;
 2. pool limits, on a pool that takes back the slots of cancelled calls (`_pool`);
-3. the asyncio network backend, on Python 3.11+ (`_netbackend`).
+3. the asyncio network backend, on Python 3.11+ (`_netbackend`), unless the fast paths
+   are off (``CLERK_SESSIONS_NO_FAST_PATHS``, `_config.FAST_PATHS`).
 
 A client the user passes as ``http_client`` is used exactly as it is.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._netbackend import default_backend
 from clerk_sessions._pool import use_reclaiming_pool
 
@@ -72,5 +74,6 @@ def build_client(
     if transport is None:
         # 2 and 3. httpx builds its default transport first (so the proxy environment
         # variables still mount their own transports); only the pool under it is swapped.
-        use_reclaiming_pool(client, LIMITS, network_backend=default_backend())
+        backend = default_backend() if FAST_PATHS else None
+        use_reclaiming_pool(client, LIMITS, network_backend=backend)
     return client

@@ -16,7 +16,8 @@ fast local server. A call here is one `_Call`: a handle scheduled with
 ``call_soon_threadsafe`` that starts a task, and a plain lock the caller blocks on until
 the task's done-callback releases it. Cancellation stays exact: on any `BaseException`
 while waiting (Ctrl-C), the task is cancelled on its loop and the caller waits briefly
-for it to finish before re-raising.
+for it to finish before re-raising. With the fast paths off (`_config.FAST_PATHS`), calls
+go through ``BlockingPortal.start_task_soon`` instead, with the same cancellation.
 
 Fork safety: a child process inherits the portal's objects but not its thread. Every
 live portal is reset in the child (``os.register_at_fork``), so the next call there
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio.from_thread
 import sniffio
 
+from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._errors import AsyncContextError, ClientClosedError
 
 if TYPE_CHECKING:
@@ -189,6 +192,18 @@ def _claim_loop_thread() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
 
 
+def _call_through_anyio(running: _Running, fn: Callable[[AsyncClerk], Coroutine[Any, Any, T]]) -> T:
+    """`Portal.call` on anyio's own call path (the fast paths are off)."""
+    future: concurrent.futures.Future[T] = running.portal.start_task_soon(fn, running.client)
+    try:
+        return future.result()
+    except BaseException:
+        if not future.done():  # interrupted while waiting: cancel the task, let it unwind
+            future.cancel()
+            concurrent.futures.wait([future], timeout=_CANCEL_GRACE_S)
+        raise
+
+
 async def _anext(aiter: AsyncIterator[T]) -> T:
     # `__anext__` may return any awaitable; a task needs a coroutine.
     return await aiter.__anext__()
@@ -246,6 +261,8 @@ class Portal:
         """
         _refuse_in_async_context()
         running = self._running or self._start()
+        if not FAST_PATHS:
+            return _call_through_anyio(running, fn)
         call = _Call(fn(running.client))
         running.loop.call_soon_threadsafe(call.start)
         try:

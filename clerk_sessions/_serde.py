@@ -15,7 +15,8 @@ its slots instead of through the frozen ``__init__``. Decoding 500 sessions this
 about as much again as ``json.loads`` itself, instead of 3.5 times. Anything the generated
 code does not handle inline goes to the converter's own hook for that type, and any
 failure re-runs the detailed converter, so the generated code never decides what an
-error says.
+error says. With the fast paths off (`_config.FAST_PATHS`), the fast converter keeps
+cattrs' own hooks for our models.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.v import transform_error
 
 from clerk_sessions import models
+from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._errors import ResponseValidationError
 from clerk_sessions.models import (
     QueryParamStatus,
@@ -306,7 +308,7 @@ def make_converter(*, detailed: bool, forbid_extra_keys: bool = False) -> cattrs
     converter.register_structure_hook(float, _structure_float)
     for enum_cls in (SessionStatus, QueryParamStatus):
         converter.register_structure_hook(enum_cls, _enum_hook(enum_cls))
-    if not detailed and not forbid_extra_keys:
+    if not detailed and not forbid_extra_keys and FAST_PATHS:
 
         def fast_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
             return _fast_model_hook(converter, cls)

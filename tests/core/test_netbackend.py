@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, _netbackend, errors
+from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._netbackend import AsyncioBackend, default_backend
 from clerk_sessions._pool import ReclaimingConnectionPool
 from clerk_sessions.testing import FakeClerk, FaultConfig
@@ -464,21 +465,23 @@ def pool_of(clerk: AsyncClerk) -> httpcore.AsyncConnectionPool:
 
 
 @needs_311
+@pytest.mark.skipif(not FAST_PATHS, reason="the fast paths are switched off")
 async def test_the_client_the_sdk_creates_runs_on_the_backend() -> None:
     clerk = AsyncClerk(SECRET)
     assert isinstance(pool_of(clerk)._network_backend, AsyncioBackend)
     await clerk.aclose()
 
 
-async def test_before_3_11_the_sdk_client_keeps_httpcores_backend() -> None:
+async def test_before_3_11_or_without_fast_paths_the_client_keeps_httpcores_backend() -> None:
     clerk = AsyncClerk(SECRET)
     pool = pool_of(clerk)
     assert type(pool) is ReclaimingConnectionPool
-    if sys.version_info >= (3, 11):
+    if sys.version_info >= (3, 11) and FAST_PATHS:
         assert isinstance(pool._network_backend, AsyncioBackend)
     else:
-        assert default_backend() is None
         assert not isinstance(pool._network_backend, AsyncioBackend)
+    if sys.version_info < (3, 11):
+        assert default_backend() is None
     await clerk.aclose()
 
 
