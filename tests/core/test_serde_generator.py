@@ -189,6 +189,33 @@ def test_only_classes_whose_init_just_stores_the_fields_are_filled_through_slots
     assert _serde._fills_slots_safely(cls) is safe
 
 
+def test_instances_built_through_the_builder_are_exactly_the_frozen_class() -> None:
+    built = _serde._fast_model_hook(_FAST, Plain)({"n": 1}, Plain)
+
+    assert type(built) is Plain and built == Plain(n=1) and hash(built) == hash(Plain(n=1))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.n = 2  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del built.n  # type: ignore[misc]
+
+
+@attrs.frozen(kw_only=True)
+class Final:
+    n: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("Final takes no subclasses")
+
+
+def test_a_class_that_refuses_subclasses_is_built_through_its_init() -> None:
+    assert _serde._fills_slots_safely(Final)
+    assert _serde._builder(Final) is None
+
+    fast, detailed = _verdicts({"n": 4}, Final)
+
+    assert fast == detailed == ("ok", Final(n=4))
+
+
 @pytest.mark.parametrize(
     "cls",
     [
