@@ -20,6 +20,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -31,6 +32,8 @@ __all__ = [
     "SECRET_KEY",
     "ServerHandle",
     "environment",
+    "fresh_processes",
+    "importable",
     "interleave",
     "interleave_async",
     "list_body",
@@ -450,6 +453,43 @@ async def interleave_async(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def fresh_processes(scripts: Mapping[str, str], rounds: int) -> dict[str, list[float]]:
+    """Wall seconds of a fresh ``python -c SCRIPT`` per contender, ``rounds`` each.
+
+    Round r starts every script once, in an order that rotates each round (as
+    `interleave` does), so load from elsewhere hits every contender alike. The
+    interpreters run as a user's would, with one exception made for fairness: bytecode
+    caching is on and points to a fresh private directory (``PYTHONPYCACHEPREFIX``),
+    warmed by two runs of each script first. Otherwise whether a package's ``.pyc``
+    files exist depends on how it was installed (uv writes none by default) and on
+    ``PYTHONDONTWRITEBYTECODE``, and a package without them recompiles its source on
+    every start.
+    """
+    names = list(scripts)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+
+        def wall(script: str) -> float:
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", script], check=True, env=env)
+            return time.perf_counter() - t0
+
+        for script in scripts.values():  # write the .pyc files, warm the OS file cache
+            wall(script)
+            wall(script)
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                samples[name].append(wall(scripts[name]))
+    return samples
+
+
+def importable(module: str) -> bool:
+    """Whether a fresh interpreter can import ``module`` (without importing it here)."""
+    return subprocess.run([sys.executable, "-c", f"import {module}"]).returncode == 0
+
+
 # ---------------------------------------------------------------------------- env
 
 
@@ -511,6 +551,7 @@ def environment() -> dict[str, Any]:
                 "sniffio",
                 "attrs",
                 "cattrs",
+                "orjson",
                 "pydantic",
                 "PyJWT",
                 "cryptography",

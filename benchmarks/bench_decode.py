@@ -1,13 +1,15 @@
 """Decoding a 500-session list body into models, without the network.
 
-- ours: ``_serde.decode_session_page`` (``json.loads`` + the fast converter: the
-  same function the ``list`` operations call on each response body);
+- ours: ``_serde.decode_session_page`` (the function the ``list`` operations call on
+  each response body), twice: as installed here, parsing with orjson when the ``fast``
+  extra is installed, and with the standard library's `json` only, as without the extra;
 - raw: ``json.loads`` alone, the floor: plain dicts, no types, no validation;
 - official: what ``clerk_backend_api`` does with a list body (``http_res.text``, then
   its ``unmarshal_json`` into ``List[models.Session]``: pydantic validation).
 
-A fourth number goes into ``extra``: cattrs with default settings (a plain
-``cattrs.Converter()`` structuring the same dicts), the reference the issue quotes.
+Two more numbers go into ``extra``: ``orjson.loads`` alone, and cattrs with default
+settings (a plain ``cattrs.Converter()`` structuring the same dicts), the reference
+the first decoding issue quoted.
 """
 
 from __future__ import annotations
@@ -20,13 +22,22 @@ import cattrs
 
 from benchmarks._common import LIST_SIZE, interleave, list_body, row
 from clerk_sessions import _serde
-from clerk_sessions.models import Session
+from clerk_sessions.models import Session, SessionPage
 
 __all__ = ["run"]
 
 
+def _stdlib_only(body: bytes) -> SessionPage:
+    """``decode_session_page`` as it runs without orjson installed."""
+    fast_loads, _serde._fast_loads = _serde._fast_loads, None
+    try:
+        return _serde.decode_session_page(body)
+    finally:
+        _serde._fast_loads = fast_loads
+
+
 def run(quick: bool, server: object = None) -> list[dict[str, Any]]:
-    """One row: decode ``LIST_SIZE`` (quick: 50) sessions; ``server`` is not used."""
+    """Rows for decoding ``LIST_SIZE`` (quick: 50) sessions; ``server`` is not used."""
     size = 50 if quick else LIST_SIZE
     rounds, inner = (3, 2) if quick else (60, 5)
     body = list_body(size)
@@ -34,10 +45,14 @@ def run(quick: bool, server: object = None) -> list[dict[str, Any]]:
     structure_plain = plain.get_structure_hook(list[Session])
 
     contenders: dict[str, Callable[[], Any]] = {
-        "ours": lambda: _serde.decode_session_page(body),
+        "ours_json": lambda: _stdlib_only(body),
         "raw_httpx": lambda: json.loads(body),
         "cattrs_default": lambda: structure_plain(json.loads(body), list[Session]),
     }
+    fast_loads = _serde._fast_loads
+    if fast_loads is not None:
+        contenders["ours_orjson"] = lambda: _serde.decode_session_page(body)
+        contenders["orjson"] = lambda: fast_loads(body)
     official_note = ""
     try:
         from clerk_backend_api import models as official_models
@@ -50,21 +65,46 @@ def run(quick: bool, server: object = None) -> list[dict[str, Any]]:
     # Warm-up, and a check that each contender decodes every session.
     for name, fn in contenders.items():
         result = fn()
-        assert len(result.data if name == "ours" else result) == size, name
+        assert len(result.data if name.startswith("ours") else result) == size, name
     times = interleave(contenders, rounds, inner=inner)
-    return [
-        row(
-            f"decode {size} sessions (no network)",
-            times["ours"] * 1e3,
-            times["raw_httpx"] * 1e3,
-            times.get("official", 0) * 1e3 or None,
-            "ms",
-            target="raw <= 1.8",
-            notes=(
-                "raw = json.loads alone. cattrs with default settings: "
-                f"{times['cattrs_default'] / times['raw_httpx']:.2f}x json.loads. {official_note}"
-            ).strip(),
-            cattrs_default_ms=times["cattrs_default"] * 1e3,
-            cattrs_default_ratio_vs_raw=times["cattrs_default"] / times["raw_httpx"],
+    ms = {name: value * 1e3 for name, value in times.items()}
+    json_ms = ms["raw_httpx"]
+    extra = {
+        "cattrs_default_ms": ms["cattrs_default"],
+        "cattrs_default_ratio_vs_raw": ms["cattrs_default"] / json_ms,
+    }
+    cattrs_note = f"cattrs with default settings: {ms['cattrs_default'] / json_ms:.2f}x json.loads."
+    rows = []
+    if "ours_orjson" in ms:
+        rows.append(
+            row(
+                f"decode {size} sessions, orjson (fast extra)",
+                ms["ours_orjson"],
+                json_ms,
+                ms.get("official"),
+                "ms",
+                target="raw <= 1.3",
+                notes=(
+                    f"raw = json.loads alone; orjson.loads alone: "
+                    f"{ms['orjson'] / json_ms:.2f}x json.loads. {official_note}"
+                ).strip(),
+                orjson_ms=ms["orjson"],
+                **extra,
+            )
         )
-    ]
+    rows.append(
+        row(
+            f"decode {size} sessions, json only",
+            ms["ours_json"],
+            json_ms,
+            ms.get("official"),
+            "ms",
+            notes=(
+                "as without the fast extra; raw = json.loads alone. "
+                + ("" if "ours_orjson" in ms else "orjson is not installed here. ")
+                + f"{cattrs_note} {official_note}"
+            ).strip(),
+            **extra,
+        )
+    )
+    return rows

@@ -4,12 +4,11 @@
                                       # docs/img/benchmarks.png and the table in
                                       # docs/benchmarks.md
     python -m benchmarks --quick      # tiny sizes, seconds; what the test suite runs
-    python -m benchmarks --only async_get,decode
+    python -m benchmarks --only cold,decode --no-docs --no-plot --json /tmp/part.json
 
 Each benchmark module has ``run(quick, server=None) -> list[dict]`` returning rows in
 the format of `benchmarks._common.row`. Modules run one after the other (never in
-parallel: they would measure each other), the import benchmark first while the machine
-is otherwise idle.
+parallel: they would measure each other), the ones that start fresh processes first.
 """
 
 from __future__ import annotations
@@ -36,10 +35,11 @@ PLOT = ROOT / "docs" / "img" / "benchmarks.png"
 
 #: name -> module; the order in which they run and appear in the table.
 BENCHMARKS = {
-    "import": "benchmarks.bench_import",
+    "cold": "benchmarks.bench_cold",
     "decode": "benchmarks.bench_decode",
-    "verify": "benchmarks.bench_verify",
     "async": "benchmarks.bench_async",
+    "import": "benchmarks.bench_import",
+    "verify": "benchmarks.bench_verify",
     "sync": "benchmarks.bench_sync",
     "bulk": "benchmarks.bench_bulk",
 }
