@@ -1,10 +1,11 @@
-"""``CLERK_SESSIONS_NO_FAST_PATHS`` turns all three fast paths off, and only them.
+"""``CLERK_SESSIONS_NO_FAST_PATHS`` turns all the fast paths off, and only them.
 
 Each case runs in a fresh interpreter: the switch is read once, at import.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +40,7 @@ hook = _serde.converter.get_structure_hook(Session)
 print(json.dumps({
     "asyncio_backend": isinstance(pool._network_backend, AsyncioBackend),
     "generated_decoder": getattr(hook, "_clerk_generated", False),
+    "orjson": _serde._fast_loads is not None,
     "own_portal_calls": portal_calls > 0,
     "answer": [session.id == stored["id"], session.user_id, session.status.value],
 }))
@@ -47,9 +49,15 @@ print(json.dumps({
 FAST = {
     "asyncio_backend": sys.version_info >= (3, 11),
     "generated_decoder": True,
+    "orjson": importlib.util.find_spec("orjson") is not None,
     "own_portal_calls": True,
 }
-STOCK = {"asyncio_backend": False, "generated_decoder": False, "own_portal_calls": False}
+STOCK = {
+    "asyncio_backend": False,
+    "generated_decoder": False,
+    "orjson": False,
+    "own_portal_calls": False,
+}
 
 
 def probe(value: str | None) -> dict[str, object]:
@@ -74,7 +82,7 @@ def probe(value: str | None) -> dict[str, object]:
     [(None, FAST), ("", FAST), ("0", FAST), ("1", STOCK)],
     ids=["unset", "empty", "zero", "one"],
 )
-def test_the_switch_turns_the_three_fast_paths_off_together(
+def test_the_switch_turns_the_fast_paths_off_together(
     value: str | None, expected: dict[str, bool]
 ) -> None:
     answer = probe(value)
