@@ -521,7 +521,11 @@ def decode_session(body: bytes) -> Session:
         fast = _fast_session(body)
         if fast is not None:
             return fast
-    data = loads(body)
+    return session_from_data(loads(body), body)
+
+
+def session_from_data(data: Any, body: bytes = b"") -> Session:
+    """A `Session` from decoded JSON; ``body``, when there is one, goes into the error."""
     try:
         session: Session = _structure_session(data, Session)
     except Exception as exc:

@@ -18,15 +18,18 @@ Checks run cheapest and least trusting first, and the first failure wins:
    ``token_iat_in_future``, ``invalid_authorized_party``);
 7. session status: ``sts == "pending"`` fails unless accepted (``session_pending``).
 
-Every failure is a ``TokenVerificationError`` whose ``reason`` is one of the constants
-below; ``missing_token`` is only reported by ``authenticate``.
+Every failure is a ``TokenVerificationError`` whose ``reason`` is a `Reason`;
+``missing_token`` is only reported by ``authenticate``. ``clerk_sessions.verification``
+is the public face of this module.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import json
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -40,82 +43,73 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 __all__ = [
-    "INVALID_AUTHORIZED_PARTY",
-    "INVALID_KEY",
-    "INVALID_SIGNATURE",
-    "JWKS_UNAVAILABLE",
     "MAX_TOKEN_LENGTH",
-    "MISSING_CLAIM",
-    "MISSING_TOKEN",
-    "REASONS",
-    "SESSION_PENDING",
-    "TOKEN_EXPIRED",
-    "TOKEN_IAT_IN_FUTURE",
-    "TOKEN_MALFORMED",
-    "TOKEN_NOT_ACTIVE_YET",
-    "TOKEN_TOO_LARGE",
-    "UNKNOWN_KID",
-    "UNSUPPORTED_ALGORITHM",
-    "UNSUPPORTED_CRITICAL_HEADER",
+    "UNAVAILABLE_REASONS",
+    "Reason",
+    "StrEnum",
     "TokenVerifier",
     "extract_token",
+    "load_pem",
+    "verify_token",
 ]
 
-#: Not three base64url parts, or header/payload not JSON objects.
-TOKEN_MALFORMED = "token_malformed"
-#: Longer than ``MAX_TOKEN_LENGTH``; rejected before any decoding.
-TOKEN_TOO_LARGE = "token_too_large"
-#: The header's ``alg`` is not ``RS256`` (``none``, ``HS256``, ``RS512``, ``ES256`` ...).
-UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
-#: The header names no ``kid``, or one the JWKS does not have (even after a refetch).
-UNKNOWN_KID = "unknown_kid"
-#: The signature does not match the key.
-INVALID_SIGNATURE = "invalid_signature"
-#: ``exp`` is more than the leeway in the past.
-TOKEN_EXPIRED = "token_expired"
-#: ``nbf`` is more than the leeway in the future.
-TOKEN_NOT_ACTIVE_YET = "token_not_active_yet"
-#: ``iat`` is more than the leeway in the future.
-TOKEN_IAT_IN_FUTURE = "token_iat_in_future"
-#: ``exp``, ``sub`` or ``sid`` is absent, or a time claim is not a number.
-MISSING_CLAIM = "missing_claim"
-#: ``azp`` is not one of the authorized parties (or absent while parties are given).
-INVALID_AUTHORIZED_PARTY = "invalid_authorized_party"
-#: The header has a ``crit`` list: no extension is understood here (RFC 7515 4.1.11).
-UNSUPPORTED_CRITICAL_HEADER = "unsupported_critical_header"
-#: No usable keys: the JWKS could not be fetched (or had none) and none are cached.
-JWKS_UNAVAILABLE = "jwks_unavailable"
-#: ``jwt_key`` is not an RSA public key in PEM form, or is too short.
-INVALID_KEY = "invalid_key"
-#: The token is valid but its session is ``pending`` (has tasks left), not signed in.
-SESSION_PENDING = "session_pending"
-#: The request carried no session token (``authenticate`` only).
-MISSING_TOKEN = "missing_token"
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10, where the suite runs it too
 
-#: Every reason code a verification can report.
-REASONS = frozenset(
-    {
-        TOKEN_MALFORMED,
-        TOKEN_TOO_LARGE,
-        UNSUPPORTED_ALGORITHM,
-        UNKNOWN_KID,
-        INVALID_SIGNATURE,
-        TOKEN_EXPIRED,
-        TOKEN_NOT_ACTIVE_YET,
-        TOKEN_IAT_IN_FUTURE,
-        MISSING_CLAIM,
-        INVALID_AUTHORIZED_PARTY,
-        UNSUPPORTED_CRITICAL_HEADER,
-        JWKS_UNAVAILABLE,
-        INVALID_KEY,
-        SESSION_PENDING,
-        MISSING_TOKEN,
-    }
-)
+    class StrEnum(str, enum.Enum):
+        """``enum.StrEnum`` before Python 3.11: members are strings, ``str()`` is the value."""
 
-#: Tokens longer than this (characters) are refused unread. Clerk's session tokens are
-#: about 1 KiB; the cap bounds the work an attacker can make us do per request.
+        def __str__(self) -> str:
+            return str.__str__(self)
+
+
+class Reason(StrEnum):
+    """Why a token did not verify: ``TokenVerificationError.reason`` and ``RequestState.reason``.
+
+    Members are strings, equal to their codes (``Reason.TOKEN_EXPIRED == "token_expired"``).
+    """
+
+    TOKEN_MALFORMED = "token_malformed"
+    """Not three base64url parts, or header/payload not JSON objects."""
+    TOKEN_TOO_LARGE = "token_too_large"
+    """Longer than ``MAX_TOKEN_LENGTH``; rejected before any decoding."""
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
+    """The header's ``alg`` is not ``RS256`` (``none``, ``HS256``, ``RS512``, ``ES256`` ...)."""
+    UNKNOWN_KID = "unknown_kid"
+    """The header names no ``kid``, or one the JWKS does not have (even after a refetch)."""
+    INVALID_SIGNATURE = "invalid_signature"
+    """The signature does not match the key."""
+    TOKEN_EXPIRED = "token_expired"
+    """``exp`` is more than the leeway in the past."""
+    TOKEN_NOT_ACTIVE_YET = "token_not_active_yet"
+    """``nbf`` is more than the leeway in the future."""
+    TOKEN_IAT_IN_FUTURE = "token_iat_in_future"
+    """``iat`` is more than the leeway in the future."""
+    MISSING_CLAIM = "missing_claim"
+    """``exp``, ``sub`` or ``sid`` is absent, or a time claim is not a number."""
+    INVALID_AUTHORIZED_PARTY = "invalid_authorized_party"
+    """``azp`` is not one of the authorized parties (or absent while parties are given)."""
+    UNSUPPORTED_CRITICAL_HEADER = "unsupported_critical_header"
+    """The header has a ``crit`` list: no extension is understood here (RFC 7515 4.1.11)."""
+    JWKS_UNAVAILABLE = "jwks_unavailable"
+    """No usable keys: the JWKS could not be fetched (or had none) and none are cached."""
+    INVALID_KEY = "invalid_key"
+    """``jwt_key`` is not an RSA public key in PEM form, or is too short."""
+    SESSION_PENDING = "session_pending"
+    """The token is valid but its session is ``pending`` (has tasks left), not signed in."""
+    MISSING_TOKEN = "missing_token"
+    """The request carried no session token (``authenticate`` only)."""
+
+
+UNAVAILABLE_REASONS: frozenset[Reason] = frozenset({Reason.JWKS_UNAVAILABLE, Reason.INVALID_KEY})
+"""The reasons that say the server cannot verify anything right now (no keys, a broken
+configured key), not that the caller's token is bad. The integrations answer 503 for
+them: a 401 would tell clients to drop tokens that are fine."""
+
 MAX_TOKEN_LENGTH = 8 * 1024
+"""Tokens longer than this (characters) are refused unread. Clerk's session tokens are
+about 1 KiB; the cap bounds the work an attacker can make us do per request."""
 
 # Below this an RSA key is breakable; Clerk's keys are 2048 bits.
 _MIN_KEY_BITS = 2048
@@ -127,7 +121,7 @@ _SESSION_COOKIE = "__session"
 _JWT_EXTRA_HINT = 'networkless verification needs the jwt extra: pip install "clerk-sessions[jwt]"'
 
 
-def _fail(reason: str, message: str) -> TokenVerificationError:
+def _fail(reason: Reason, message: str) -> TokenVerificationError:
     return TokenVerificationError(message, reason=reason)
 
 
@@ -205,20 +199,31 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
         or not isinstance(value, int | float)
         or not -_MAX_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE
     ):
-        raise _fail(MISSING_CLAIM, f"claim {name!r} is not a usable number")
+        raise _fail(Reason.MISSING_CLAIM, f"claim {name!r} is not a usable number")
     return float(value)
 
 
-def _load_pem(jwt_key: str) -> RSAPublicKey:
+def load_pem(jwt_key: str) -> RSAPublicKey:
+    """The RSA public key in a PEM string, as ``jwt_key`` takes it.
+
+    Tolerates the ways a PEM gets mangled on its way through an environment variable
+    (line breaks lost, or written as a literal ``\\n``). Raises `TokenVerificationError`
+    with reason ``invalid_key`` when it is not an RSA public key of 2048 bits or more.
+    Needs the ``jwt`` extra.
+    """
+    if not isinstance(jwt_key, str):
+        raise TypeError(f"jwt_key must be a PEM string, got {type(jwt_key).__name__}")
     crypto = _get_crypto()
     try:
         key = crypto.load_pem_public_key(_normalize_pem(jwt_key).encode("ascii"))
     except (ValueError, crypto.UnsupportedAlgorithm) as exc:
-        raise _fail(INVALID_KEY, "jwt_key is not a PEM public key") from exc
+        raise _fail(Reason.INVALID_KEY, "jwt_key is not a PEM public key") from exc
     if not isinstance(key, crypto.RSAPublicKey):
-        raise _fail(INVALID_KEY, "jwt_key is not an RSA public key")
+        raise _fail(Reason.INVALID_KEY, "jwt_key is not an RSA public key")
     if key.key_size < _MIN_KEY_BITS:
-        raise _fail(INVALID_KEY, f"jwt_key has {key.key_size} bits, fewer than {_MIN_KEY_BITS}")
+        raise _fail(
+            Reason.INVALID_KEY, f"jwt_key has {key.key_size} bits, fewer than {_MIN_KEY_BITS}"
+        )
     return key
 
 
@@ -325,7 +330,7 @@ class TokenVerifier:
         """
         claims = await self._verify(token, authorized_parties, leeway_s, jwt_key)
         if claims.session_status == "pending" and not accept_pending:
-            raise _fail(SESSION_PENDING, "the session is pending")
+            raise _fail(Reason.SESSION_PENDING, "the session is pending")
         return claims
 
     async def authenticate(
@@ -345,14 +350,14 @@ class TokenVerifier:
         """
         token = extract_token(request)
         if token is None:
-            return RequestState(is_signed_in=False, reason=MISSING_TOKEN)
+            return RequestState(is_signed_in=False, reason=Reason.MISSING_TOKEN)
         try:
             claims = await self._verify(token, authorized_parties, leeway_s, jwt_key)
         except TokenVerificationError as exc:
             return RequestState(is_signed_in=False, reason=exc.reason, token=token)
         if claims.session_status == "pending" and not accept_pending:
             return RequestState(
-                is_signed_in=False, reason=SESSION_PENDING, token=token, claims=claims
+                is_signed_in=False, reason=Reason.SESSION_PENDING, token=token, claims=claims
             )
         return RequestState(is_signed_in=True, token=token, claims=claims)
 
@@ -371,25 +376,29 @@ class TokenVerifier:
             raise ValueError("leeway_s must be a non-negative number")
 
         if not isinstance(token, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise _fail(TOKEN_MALFORMED, "the token is not a string")
+            raise _fail(Reason.TOKEN_MALFORMED, "the token is not a string")
         if len(token) > MAX_TOKEN_LENGTH:
-            raise _fail(TOKEN_TOO_LARGE, f"the token is longer than {MAX_TOKEN_LENGTH} characters")
+            raise _fail(
+                Reason.TOKEN_TOO_LARGE, f"the token is longer than {MAX_TOKEN_LENGTH} characters"
+            )
 
         parts = token.split(".")
         if len(parts) != 3:
-            raise _fail(TOKEN_MALFORMED, "the token does not have three parts")
+            raise _fail(Reason.TOKEN_MALFORMED, "the token does not have three parts")
         try:
             header = _json_object(_b64decode(parts[0]))
             payload = _json_object(_b64decode(parts[1]))
             signature = _b64decode(parts[2])
         except (ValueError, RecursionError) as exc:
             # ValueError covers binascii.Error, JSONDecodeError and UnicodeDecodeError.
-            raise _fail(TOKEN_MALFORMED, "the token is not a JWS in compact form") from exc
+            raise _fail(Reason.TOKEN_MALFORMED, "the token is not a JWS in compact form") from exc
 
         if header.get("alg") != "RS256":
-            raise _fail(UNSUPPORTED_ALGORITHM, "only RS256 tokens are accepted")
+            raise _fail(Reason.UNSUPPORTED_ALGORITHM, "only RS256 tokens are accepted")
         if "crit" in header:
-            raise _fail(UNSUPPORTED_CRITICAL_HEADER, "the token has critical header parameters")
+            raise _fail(
+                Reason.UNSUPPORTED_CRITICAL_HEADER, "the token has critical header parameters"
+            )
 
         key = self._pem_key(jwt_key) if jwt_key is not None else await self._jwks_key(header)
         crypto = _get_crypto()
@@ -397,7 +406,7 @@ class TokenVerifier:
         try:
             key.verify(signature, signing_input, crypto.padding, crypto.sha256)
         except crypto.InvalidSignature as exc:
-            raise _fail(INVALID_SIGNATURE, "the signature does not match") from exc
+            raise _fail(Reason.INVALID_SIGNATURE, "the signature does not match") from exc
 
         self._check_claims(payload, authorized_parties, leeway_s)
         return claims_from_payload(payload)
@@ -410,33 +419,33 @@ class TokenVerifier:
     ) -> None:
         exp = _number(payload, "exp")
         if exp is None:
-            raise _fail(MISSING_CLAIM, "the token has no 'exp' claim")
+            raise _fail(Reason.MISSING_CLAIM, "the token has no 'exp' claim")
         nbf = _number(payload, "nbf")
         iat = _number(payload, "iat")
         now = self._now()
         if now > exp + leeway_s:
-            raise _fail(TOKEN_EXPIRED, "the token has expired")
+            raise _fail(Reason.TOKEN_EXPIRED, "the token has expired")
         if nbf is not None and now < nbf - leeway_s:
-            raise _fail(TOKEN_NOT_ACTIVE_YET, "the token is not valid yet (nbf)")
+            raise _fail(Reason.TOKEN_NOT_ACTIVE_YET, "the token is not valid yet (nbf)")
         if iat is not None and iat > now + leeway_s:
-            raise _fail(TOKEN_IAT_IN_FUTURE, "the token was issued in the future (iat)")
+            raise _fail(Reason.TOKEN_IAT_IN_FUTURE, "the token was issued in the future (iat)")
 
         if authorized_parties:
             azp = payload.get("azp")
             if not isinstance(azp, str) or azp not in authorized_parties:
-                raise _fail(INVALID_AUTHORIZED_PARTY, "'azp' is not an authorized party")
+                raise _fail(Reason.INVALID_AUTHORIZED_PARTY, "'azp' is not an authorized party")
 
         for name in ("sub", "sid"):
             value = payload.get(name)
             if not isinstance(value, str) or not value:
-                raise _fail(MISSING_CLAIM, f"the token has no {name!r} claim")
+                raise _fail(Reason.MISSING_CLAIM, f"the token has no {name!r} claim")
 
     def _pem_key(self, jwt_key: str) -> RSAPublicKey:
         # Parsing a PEM costs more than verifying a signature, and the same key comes
         # with every call: keep the parsed key.
         key = self._pem_keys.get(jwt_key)
         if key is None:
-            key = _load_pem(jwt_key)
+            key = load_pem(jwt_key)
             if len(self._pem_keys) >= _PEM_KEY_CACHE_SIZE:
                 self._pem_keys.clear()
             self._pem_keys[jwt_key] = key
@@ -445,7 +454,7 @@ class TokenVerifier:
     async def _jwks_key(self, header: Mapping[str, Any]) -> RSAPublicKey:
         kid = header.get("kid")
         if not isinstance(kid, str):
-            raise _fail(UNKNOWN_KID, "the token names no 'kid' and no jwt_key was given")
+            raise _fail(Reason.UNKNOWN_KID, "the token names no 'kid' and no jwt_key was given")
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -464,10 +473,10 @@ class TokenVerifier:
             if key is not None:
                 return key
         if not self._keys:
-            raise _fail(JWKS_UNAVAILABLE, "no JWKS keys are available") from (
+            raise _fail(Reason.JWKS_UNAVAILABLE, "no JWKS keys are available") from (
                 self._last_fetch_error
             )
-        raise _fail(UNKNOWN_KID, "the JWKS has no key with the token's 'kid'")
+        raise _fail(Reason.UNKNOWN_KID, "the JWKS has no key with the token's 'kid'")
 
     def _cooling_down(self) -> bool:
         return (
@@ -536,6 +545,37 @@ def _cookie_from_header(cookie_header: str | None) -> str | None:
         if eq and name.strip() == _SESSION_COOKIE:
             return value.strip().strip('"') or None
     return None
+
+
+async def verify_token(
+    token: str,
+    *,
+    jwt_key: str,
+    authorized_parties: Collection[str] | None = None,
+    leeway_s: float = 5,
+    accept_pending: bool = False,
+) -> SessionClaims:
+    """Verify a session token against the instance's PEM public key: no client, no request.
+
+    The checks of ``AsyncClerk.verify_token`` with a ``jwt_key``, for code that holds the
+    key but no secret key (the command line's ``verify-token --jwt-key``). Raises
+    `TokenVerificationError` with a `Reason`. Needs the ``jwt`` extra.
+    """
+    if not isinstance(jwt_key, str):
+        raise TypeError(f"jwt_key must be a PEM string, got {type(jwt_key).__name__}")
+    return await TokenVerifier(_no_jwks).verify(
+        token,
+        authorized_parties=authorized_parties,
+        leeway_s=leeway_s,
+        jwt_key=jwt_key,
+        accept_pending=accept_pending,
+    )
+
+
+async def _no_jwks() -> Mapping[str, Any]:
+    # Unreachable: given a jwt_key (an empty or broken one fails as an invalid key), a
+    # TokenVerifier never fetches the JWKS.
+    raise AssertionError("no JWKS fetch with a PEM key")  # pragma: no cover
 
 
 def extract_token(request: object) -> str | None:

@@ -30,9 +30,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
-from clerk_sessions._claims import RequestState, SessionClaims
-from clerk_sessions._client import AsyncClerk
-from clerk_sessions._verification import INVALID_KEY, JWKS_UNAVAILABLE, MISSING_TOKEN
+from clerk_sessions import AsyncClerk
+from clerk_sessions.models import RequestState, SessionClaims
+from clerk_sessions.verification import UNAVAILABLE_REASONS, Reason
 
 __all__ = [
     "AUTH_STATE_ATTRIBUTE",
@@ -52,11 +52,6 @@ Lifespan = Callable[[AppT], AbstractAsyncContextManager[Any]]
 STATE_ATTRIBUTE = "clerk"
 #: The ``request.state`` attribute where the dependencies leave the `RequestState`.
 AUTH_STATE_ATTRIBUTE = "clerk_auth"
-
-# Reasons that say the server cannot verify anything right now (no keys, a broken
-# configured key), not that the caller's token is bad: answering 401 would tell
-# clients to drop valid tokens.
-_UNAVAILABLE_REASONS = frozenset({JWKS_UNAVAILABLE, INVALID_KEY})
 
 
 def clerk_lifespan(
@@ -151,11 +146,11 @@ class _Authenticator:
 
 
 def _refusal(reason: str) -> HTTPException:
-    if reason in _UNAVAILABLE_REASONS:
+    if reason in UNAVAILABLE_REASONS:
         return HTTPException(
             503, detail="authentication is unavailable", headers={"Retry-After": "5"}
         )
-    if reason == MISSING_TOKEN:
+    if reason == Reason.MISSING_TOKEN:
         # RFC 6750 section 3.1: a request without credentials gets no error code.
         challenge = "Bearer"
     else:
@@ -184,7 +179,7 @@ class ClerkAuth(_Authenticator):
     async def __call__(self, request: HTTPConnection) -> SessionClaims:
         state = await self.authenticate(request)
         if not state.is_signed_in or state.claims is None:
-            raise _refusal(state.reason or MISSING_TOKEN)
+            raise _refusal(state.reason or Reason.MISSING_TOKEN)
         return state.claims
 
 
@@ -201,8 +196,8 @@ class OptionalClerkAuth(_Authenticator):
         state = await self.authenticate(request)
         if state.is_signed_in:
             return state.claims
-        if state.reason in _UNAVAILABLE_REASONS:
-            raise _refusal(state.reason or JWKS_UNAVAILABLE)
+        if state.reason in UNAVAILABLE_REASONS:
+            raise _refusal(state.reason or Reason.JWKS_UNAVAILABLE)
         return None
 
 

@@ -140,6 +140,22 @@ class Session:
     latest_activity: SessionActivity | None = None
     tasks: tuple[SessionTask, ...] | None = None
 
+    @classmethod
+    def from_json(cls, data: bytes | str | Mapping[str, Any]) -> Session:
+        """A session from Clerk's session JSON: raw, or already decoded (the ``data`` of a
+        ``session.*`` webhook event, or a session of the testing fake).
+
+        Read exactly as the API's answers are: unknown fields ignored, wrong types refused
+        with `ResponseValidationError`, which names the fields at fault.
+        """
+        from clerk_sessions import _serde
+
+        if isinstance(data, str):
+            data = data.encode()
+        if isinstance(data, bytes):
+            return _serde.decode_session(data)
+        return _serde.session_from_data(data)
+
     @property
     def last_active_at_dt(self) -> datetime:
         """``last_active_at`` as a UTC datetime."""

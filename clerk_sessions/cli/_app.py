@@ -501,16 +501,9 @@ def verify_token_command(
     out = state.output
 
     async def verify_with_pem(key: str) -> int:
-        from clerk_sessions._verification import TokenVerifier
+        from clerk_sessions.verification import verify_token
 
-        async def no_jwks() -> Any:
-            # Unreachable: TokenVerifier uses jwt_key whenever it is not None (an empty
-            # or broken PEM fails as an invalid key) and never fetches the JWKS then.
-            raise AssertionError("no JWKS fetch with a PEM key")  # pragma: no cover
-
-        claims = await TokenVerifier(no_jwks).verify(
-            token, authorized_parties=parties or None, jwt_key=key
-        )
+        claims = await verify_token(token, jwt_key=key, authorized_parties=parties or None)
         out.claims(claims, key_source=source)
         return EXIT_OK
 

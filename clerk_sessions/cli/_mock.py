@@ -114,10 +114,9 @@ def _announce(out: Output, fake: FakeClerk, url: str, rate_limit: tuple[int, flo
         out.plain(f"export CLERK_SECRET_KEY={fake.secret_key}")
         sessions = fake.sessions
         if sessions:
-            from clerk_sessions._serde import converter
             from clerk_sessions.models import Session
 
-            seeded = [converter.structure(session, Session) for session in sessions]
+            seeded = [Session.from_json(session) for session in sessions]
             out.table(sessions_table(seeded, title="Seeded sessions"))
     limit = "no quota" if rate_limit is None else f"quota {rate_limit[0]}/{rate_limit[1]:g}s"
     out.note(

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core import checks
 
-from clerk_sessions._errors import TokenVerificationError
 from clerk_sessions.django.conf import read_settings
+from clerk_sessions.errors import TokenVerificationError
 
 __all__ = ["check_settings"]
 
@@ -52,10 +52,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         )
     if conf.jwt_key is not None:
         # The verifier's own PEM loader: the check accepts exactly what verification will.
-        from clerk_sessions._verification import _load_pem  # pyright: ignore[reportPrivateUsage]
+        from clerk_sessions.verification import load_pem
 
         try:
-            _load_pem(conf.jwt_key)
+            load_pem(conf.jwt_key)
         except TokenVerificationError as exc:
             errors.append(
                 checks.Error(

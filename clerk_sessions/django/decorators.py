@@ -12,16 +12,12 @@ from typing import Any, TypeVar
 from asgiref.sync import iscoroutinefunction
 from django.http import JsonResponse
 
-from clerk_sessions._claims import RequestState
-from clerk_sessions._verification import INVALID_KEY, JWKS_UNAVAILABLE, MISSING_TOKEN
+from clerk_sessions.models import RequestState
+from clerk_sessions.verification import UNAVAILABLE_REASONS, Reason
 
 __all__ = ["require_session"]
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
-
-# The server cannot verify anything (no keys, a broken CLERK_JWT_KEY): a 401 would tell
-# clients to drop tokens that are fine.
-_UNAVAILABLE_REASONS = frozenset({JWKS_UNAVAILABLE, INVALID_KEY})
 
 
 def refusal(state: RequestState | None) -> JsonResponse | None:
@@ -33,8 +29,8 @@ def refusal(state: RequestState | None) -> JsonResponse | None:
         )
     if state.is_signed_in:
         return None
-    reason = state.reason or MISSING_TOKEN
-    if reason in _UNAVAILABLE_REASONS:
+    reason = state.reason or Reason.MISSING_TOKEN
+    if reason in UNAVAILABLE_REASONS:
         response = JsonResponse({"detail": "authentication is unavailable"}, status=503)
         response["Retry-After"] = "5"
         return response
@@ -42,7 +38,7 @@ def refusal(state: RequestState | None) -> JsonResponse | None:
     # RFC 6750 section 3.1: no error code for a request that carried no credentials.
     response["WWW-Authenticate"] = (
         "Bearer"
-        if reason == MISSING_TOKEN
+        if reason == Reason.MISSING_TOKEN
         else f'Bearer error="invalid_token", error_description="{reason}"'
     )
     return response

@@ -23,9 +23,9 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
-from clerk_sessions._claims import RequestState
 from clerk_sessions.django._client import get_client
 from clerk_sessions.django.conf import clerk_settings
+from clerk_sessions.models import RequestState
 
 __all__ = ["ClerkMiddleware", "authenticate"]
 

@@ -190,3 +190,25 @@ def test_every_spec_field_is_known_to_the_models(
     target = model or models.SessionRefresh
     # forbid_extra_keys: a field the spec has and the model lacks fails here.
     strict.structure(example, target)
+
+
+def test_a_session_reads_from_its_json_raw_or_decoded() -> None:
+    data = session_json(extra_field="ignored")
+    from_mapping = Session.from_json(data)
+    assert from_mapping == Session.from_json(json.dumps(data))
+    assert from_mapping == Session.from_json(json.dumps(data).encode())
+    assert from_mapping == _serde.decode_session(json.dumps(data).encode())
+    assert from_mapping.latest_activity is not None
+    assert from_mapping.latest_activity.city == "Berlin"
+
+
+def test_a_session_from_json_names_the_field_at_fault() -> None:
+    broken = session_json(latest_activity={**session_json()["latest_activity"], "is_mobile": 1})
+    with pytest.raises(ResponseValidationError) as info:
+        Session.from_json(broken)
+    assert info.value.errors == [
+        "invalid value for type, expected bool @ $.latest_activity.is_mobile"
+    ]
+    with pytest.raises(ResponseValidationError) as info:
+        Session.from_json(b"{not json")
+    assert info.value.body == b"{not json"
