@@ -27,7 +27,7 @@ from clerk_sessions.models import BulkRevokeResult, QueryParamStatus, Session, S
 if TYPE_CHECKING:
     from clerk_sessions._resources.sessions import AsyncSessions
 
-__all__ = ["ProgressCallback", "revoke_all", "revoke_many"]
+__all__ = ["ProgressCallback", "revoke_all", "revoke_many", "revoke_one"]
 
 ProgressCallback = Callable[[int, "int | None"], object]
 """``on_progress(done, total)``: ``total`` is None when the number of ids is not known."""
@@ -48,7 +48,7 @@ _PAGE_SIZE = 500
 _MAX_PASSES = 10
 
 
-def _check_concurrency(concurrency: object) -> int:
+def check_concurrency(concurrency: object) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int):
         raise TypeError(f"concurrency must be an integer, got {type(concurrency).__name__}")
     if concurrency < 1:
@@ -56,7 +56,7 @@ def _check_concurrency(concurrency: object) -> int:
     return concurrency
 
 
-def _check_progress(on_progress: object) -> None:
+def check_progress(on_progress: object) -> None:
     if on_progress is not None and not callable(on_progress):
         raise TypeError(f"on_progress must be callable, got {type(on_progress).__name__}")
 
@@ -185,11 +185,7 @@ class _Run:
 
     async def revoke_one(self, session_id: str) -> None:
         try:
-            session = await self.sessions.revoke(session_id, retries=self.retries)
-        except ClerkErrors as exc:
-            if exc.status_code in _REFUSAL_STATUSES and await self._already_revoked(session_id):
-                return
-            self.failed[session_id] = exc
+            session = await revoke_one(self.sessions, session_id, retries=self.retries)
         except (ClerkSessionsError, ValueError) as exc:
             # ValueError: an id that cannot be a path segment ("", ".", "..").
             self.failed[session_id] = exc
@@ -202,18 +198,6 @@ class _Run:
             self.revoked[session_id] = session
         self.progress()
 
-    async def _already_revoked(self, session_id: str) -> bool:
-        """Whether a refused revoke was refused because the session is revoked already."""
-        try:
-            current = await self.sessions.get(session_id, retries=self.retries)
-        except ClerkSessionsError:
-            return False
-        if current.status != SessionStatus.REVOKED:
-            return False
-        self.revoked[session_id] = current
-        self.progress()
-        return True
-
     def progress(self) -> None:
         if self.on_progress is None or self.error is not None:
             return
@@ -221,6 +205,33 @@ class _Run:
             self.on_progress(len(self.revoked) + len(self.failed), self.ids.total)
         except Exception as exc:
             self.stop(exc)
+
+
+async def revoke_one(
+    sessions: AsyncSessions,
+    session_id: str,
+    *,
+    retries: RetryConfig | Unset | None,
+    done_statuses: Collection[SessionStatus] = (SessionStatus.REVOKED,),
+) -> Session:
+    """Revoke one session by the bulk rules, and return it.
+
+    A revoke the API refuses (400/422) counts as done when the session's status is in
+    ``done_statuses`` (a GET tells); the refusal is raised otherwise. Any other failure
+    is raised as it came (the durable jobs share this with `revoke_many`).
+    """
+    try:
+        return await sessions.revoke(session_id, retries=retries)
+    except ClerkErrors as exc:
+        if exc.status_code not in _REFUSAL_STATUSES:
+            raise
+        try:
+            current = await sessions.get(session_id, retries=retries)
+        except ClerkSessionsError:
+            raise exc from None
+        if current.status not in done_statuses:
+            raise
+        return current
 
 
 async def revoke_many(
@@ -232,8 +243,8 @@ async def revoke_many(
     retries: RetryConfig | Unset | None,
 ) -> BulkRevokeResult:
     """The implementation of `AsyncSessions.revoke_many` (see its docstring)."""
-    _check_concurrency(concurrency)
-    _check_progress(on_progress)
+    check_concurrency(concurrency)
+    check_progress(on_progress)
     ids = _Ids(session_ids)
     run = _Run(sessions, ids, on_progress, retries)
     try:
@@ -265,8 +276,8 @@ async def revoke_all(
     """The implementation of `AsyncSessions.revoke_all` (see its docstring)."""
     if (user_id is None) == (client_id is None):
         raise TypeError("revoke_all() needs exactly one of user_id= or client_id=")
-    _check_concurrency(concurrency)
-    _check_progress(on_progress)
+    check_concurrency(concurrency)
+    check_progress(on_progress)
     handled: set[str] = set()
     revoked: dict[str, Session] = {}
     failed: dict[str, Exception] = {}

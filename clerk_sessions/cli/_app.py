@@ -95,7 +95,7 @@ def _set_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         setattr(ctx.ensure_object(State), param.name, True)
 
 
-def _output_options(function: _F) -> _F:
+def output_options(function: _F) -> _F:
     """``--json`` and ``--debug``, accepted after the command as well as before it."""
     function = click.option(
         "--debug",
@@ -131,7 +131,7 @@ def _output_options(function: _F) -> _F:
     help="Backend API base URL. Default: https://api.clerk.com/v1 (set it to a `mock` URL "
     "to practise).",
 )
-@_output_options
+@output_options
 @click.version_option(package_name="clerk-sessions", prog_name="clerk-sessions")
 @click.pass_context
 def cli(ctx: click.Context, secret_key: str | None, api_url: str | None) -> None:
@@ -141,7 +141,8 @@ def cli(ctx: click.Context, secret_key: str | None, api_url: str | None) -> None
     Sign a user out everywhere (asks first; --dry-run to look):
       clerk-sessions revoke-all --user-id user_123
     Against your instance (set CLERK_SECRET_KEY): list, get, revoke,
-    revoke-all, token, verify-token. Locally, without a key or network:
+    revoke-all, token, verify-token, job (durable bulk revocation, resumable,
+    many workers). Locally, without a key or network:
     mock (serve a fake Clerk), demo (the whole SDK in one command).
     """
     state = ctx.ensure_object(State)
@@ -200,7 +201,7 @@ def _bulk_exit_code(result: BulkRevokeResult) -> int:
     return EXIT_PARTIAL if result.revoked else EXIT_FAILURE
 
 
-def _rate_limit(value: str) -> tuple[int, float]:
+def parse_rate_limit(value: str) -> tuple[int, float]:
     """``REQUESTS/SECONDS``, e.g. ``100/10`` (Clerk's development quota)."""
     requests, slash, seconds = value.partition("/")
     try:
@@ -233,7 +234,7 @@ _STATUSES = ("active", "revoked", "ended", "expired", "removed", "abandoned", "r
 @click.option(
     "--all", "every", is_flag=True, help="Every match, page after page, not just the first 10."
 )
-@_output_options
+@output_options
 @click.pass_obj
 def list_command(
     state: State,
@@ -271,7 +272,7 @@ def list_command(
 
 @cli.command("get")
 @click.argument("session_id")
-@_output_options
+@output_options
 @click.pass_obj
 def get_command(state: State, session_id: str) -> int:
     """Show one session in full: status, user, client, times, device."""
@@ -292,7 +293,7 @@ def get_command(state: State, session_id: str) -> int:
     show_default=True,
     help="Requests in flight at once.",
 )
-@_output_options
+@output_options
 @click.pass_obj
 def revoke_command(state: State, session_ids: tuple[str, ...], concurrency: int) -> int:
     """Revoke sessions by id (already revoked ones count as done).
@@ -334,7 +335,7 @@ def _report_bulk(out: Output, result: BulkRevokeResult, *, revoked_table: bool) 
 @click.option("--dry-run", is_flag=True, help="List what would be revoked; change nothing.")
 @click.option(
     "--rate-limit",
-    type=_rate_limit,
+    type=parse_rate_limit,
     metavar="REQ/SECONDS",
     help="Stay under this many requests per window, e.g. 100/10 (Clerk's development "
     "quota; production allows 1000/10). Default: none; a 429 is retried after its Retry-After.",
@@ -346,7 +347,7 @@ def _report_bulk(out: Output, result: BulkRevokeResult, *, revoked_table: bool) 
     show_default=True,
     help="Revocations in flight at once.",
 )
-@_output_options
+@output_options
 @click.pass_obj
 def revoke_all_command(
     state: State,
@@ -434,7 +435,7 @@ def revoke_all_command(
     metavar="SECONDS",
     help="Token lifetime (Clerk's default: 60 s for session tokens).",
 )
-@_output_options
+@output_options
 @click.pass_obj
 def token_command(
     state: State, session_id: str, template: str | None, expires_in: int | None
@@ -475,7 +476,7 @@ def token_command(
     metavar="ORIGIN",
     help="Accept only tokens whose azp is this origin (repeatable).",
 )
-@_output_options
+@output_options
 @click.pass_obj
 def verify_token_command(
     state: State, token: str, jwt_key: str | None, parties: tuple[str, ...]
@@ -529,7 +530,7 @@ def verify_token_command(
 )
 @click.option(
     "--rate-limit",
-    type=_rate_limit,
+    type=parse_rate_limit,
     metavar="REQ/SECONDS",
     help="Answer 429 + Retry-After beyond this quota, e.g. 100/10 (a development instance).",
 )
@@ -555,7 +556,7 @@ def verify_token_command(
     "deliberately not read here: the fake must never print your real key).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Do not log each request on stderr.")
-@_output_options
+@output_options
 @click.pass_obj
 def mock_command(
     state: State,
@@ -587,7 +588,7 @@ def mock_command(
 
 
 @cli.command("demo")
-@_output_options
+@output_options
 @click.pass_obj
 def demo_command(state: State) -> int:
     """The whole SDK in one command: no key, no network (runs a fake Clerk)."""
@@ -661,3 +662,9 @@ def _interrupted(state: State) -> int:
         message += f": {state.interrupt_note}"
     state.output.error(message)
     return EXIT_INTERRUPTED
+
+
+# Imported last: the job commands use this module's helpers.
+from clerk_sessions.cli._jobs import job_group  # noqa: E402
+
+cli.add_command(job_group)

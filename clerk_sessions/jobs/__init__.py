@@ -1,2 +1,16 @@
-"""Durable bulk revocation jobs: every item's outcome kept in a store (SQLite or Redis),
-resumable after any crash, workable by many processes at once."""
+"""Durable bulk revocation jobs: every item's outcome kept in a store (an SQLite file, or
+Redis with the ``redis`` extra), resumable after any crash, workable by many processes at
+once.
+
+```python
+from clerk_sessions.jobs import RevocationJob
+
+job = await RevocationJob.create("sqlite:///var/lib/app/revoke.db", "incident-42",
+                                 session_ids=ids)
+status = await job.work(clerk, concurrency=8)
+```
+"""
+
+from clerk_sessions.jobs._job import RevocationJob
+
+__all__ = ["RevocationJob"]

@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol, cast
 
 import attrs
 
+from clerk_sessions._errors import ConfigurationError
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = [
@@ -227,7 +228,7 @@ def parse_store_url(url: str | os.PathLike[str]) -> tuple[Literal["sqlite", "red
 
     ``sqlite:///ABSOLUTE/PATH`` (or ``sqlite:///relative`` / a plain path) is SQLite, with
     the file's path; ``redis://``, ``rediss://`` and ``unix://`` are Redis, with the
-    whole URL. `ValueError` for any other scheme or an empty path.
+    whole URL. `ConfigurationError` (a `ValueError`) for any other scheme or an empty path.
     """
     text = os.fspath(url)
     if not isinstance(text, str):
@@ -235,7 +236,9 @@ def parse_store_url(url: str | os.PathLike[str]) -> tuple[Literal["sqlite", "red
     scheme, sep, rest = text.partition("://")
     if not sep:
         if not text:
-            raise ValueError("the job store is empty: give sqlite:///PATH, a path or redis://")
+            raise ConfigurationError(
+                "the job store is empty: give sqlite:///PATH, a path or redis://"
+            )
         return "sqlite", text
     scheme = scheme.lower()
     if scheme == "sqlite":
@@ -243,14 +246,14 @@ def parse_store_url(url: str | os.PathLike[str]) -> tuple[Literal["sqlite", "red
         # four slashes (sqlite:////var/...) mean the same file.
         path = rest[1:] if rest.startswith("//") else rest
         if not path.startswith("/") or path == "/":
-            raise ValueError(
+            raise ConfigurationError(
                 f"the job store {text!r} is not sqlite:///ABSOLUTE/PATH "
                 "(give a plain path for a relative file)"
             )
         return "sqlite", path
     if scheme in ("redis", "rediss", "unix"):
         return "redis", text
-    raise ValueError(
+    raise ConfigurationError(
         f"unknown job store {text!r}: use sqlite:///ABSOLUTE/PATH, a file path, or redis://HOST"
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import clerk_sessions
-from clerk_sessions.cli._app import _bulk_exit_code, _rate_limit
+from clerk_sessions.cli._app import _bulk_exit_code, parse_rate_limit
 from clerk_sessions.errors import ClerkSessionsError
 from clerk_sessions.models import BulkRevokeResult
 
@@ -21,13 +21,13 @@ PACKAGE = Path(clerk_sessions.__file__).parent
     [("100/10", (100, 10.0)), ("1000/10", (1000, 10.0)), ("5/0.5", (5, 0.5))],
 )
 def test_rate_limit_reads_requests_per_seconds(text: str, parsed: tuple[int, float]) -> None:
-    assert _rate_limit(text) == parsed
+    assert parse_rate_limit(text) == parsed
 
 
 @pytest.mark.parametrize("text", ["100", "/10", "100/", "0/10", "10/0", "10/-1", "a/b", "1/inf"])
 def test_rate_limit_rejects_anything_else(text: str) -> None:
     with pytest.raises(ValueError, match="is not REQUESTS/SECONDS"):
-        _rate_limit(text)
+        parse_rate_limit(text)
 
 
 @pytest.mark.parametrize(

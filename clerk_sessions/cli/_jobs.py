@@ -1,0 +1,472 @@
+"""``clerk-sessions job ...``: durable revocation jobs from the command line.
+
+Exit codes of these commands (API.md): 0 the job is done with no failure; 1 done with
+failures, or not done; 2 usage (bad option, a job name that exists or does not, a bad
+id in the file); 3 configuration (the store or Redis cannot be used, no or a wrong secret
+key); 130 interrupted. Like the rest of the command line, this module imports only click
+at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from clerk_sessions.cli._app import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    State,
+    output_options,
+    parse_rate_limit,
+)
+
+if TYPE_CHECKING:
+    from clerk_sessions import AsyncClerk, RateLimit
+    from clerk_sessions.cli._output import Output
+    from clerk_sessions.jobs import RevocationJob
+    from clerk_sessions.models import ItemOutcome, JobStatus
+
+__all__ = ["EXIT_CONFIGURATION", "default_quota", "job_group"]
+
+EXIT_CONFIGURATION = 3
+
+_T = TypeVar("_T")
+
+# Lines of an id file read per trip to a worker thread.
+_READ_LINES = 2_000
+# Failed items listed in the table for people (--json lists them all).
+_MAX_FAILED_ROWS = 50
+
+_EPILOG = """\b
+Exit codes: 0 the job is done with no failure, 1 done with failures or not done,
+2 usage (bad option, unknown or existing job name, bad id), 3 configuration (store,
+Redis or secret key unusable), 130 interrupted.
+"""
+
+
+def default_quota(secret_key: str) -> tuple[int, float]:
+    """Clerk's quota for the instance of ``secret_key``: 1000/10 s for production keys
+    (``sk_live_``), 100/10 s for development ones."""
+    return (1000, 10.0) if secret_key.startswith("sk_live_") else (100, 10.0)
+
+
+def _store_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--store",
+        required=True,
+        envvar="CLERK_SESSIONS_JOB_STORE",
+        show_envvar=True,
+        metavar="URL",
+        help="Where the job is kept: sqlite:///ABSOLUTE/PATH, a file path (one host), or "
+        "redis://HOST:PORT/DB (many hosts; extra redis).",
+    )(function)
+
+
+class _InOrder(click.Group):
+    """Lists the commands in the order of the work: create, work, status, failed..."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group("job", cls=_InOrder, epilog=_EPILOG)
+def job_group() -> None:
+    """Durable bulk revocation: a job kept in a store, worked by any number of processes.
+
+    \b
+    The incident, from a file of user ids (one a line):
+      clerk-sessions job create incident-42 --store sqlite:///var/tmp/jobs.db --user-ids ids.txt
+      clerk-sessions job work incident-42 --store sqlite:///var/tmp/jobs.db   # 1..N processes
+      clerk-sessions job status incident-42 --store sqlite:///var/tmp/jobs.db
+    A killed or interrupted worker loses nothing: run `job work` again.
+    """
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _run(body: Callable[[], Awaitable[_T]]) -> _T:
+    import anyio
+
+    return anyio.run(body)
+
+
+async def _open(store: str, name: str) -> RevocationJob:
+    from clerk_sessions.errors import ConfigurationError
+    from clerk_sessions.jobs import RevocationJob
+
+    try:
+        return await RevocationJob.open(store, name)
+    except LookupError as exc:
+        raise CommandError(f"{exc} (job create makes it)", EXIT_USAGE) from None
+    except ValueError as exc:
+        # An unusable name (usage) or store (configuration).
+        code = EXIT_CONFIGURATION if isinstance(exc, ConfigurationError) else EXIT_USAGE
+        raise CommandError(str(exc), code) from None
+    except OSError as exc:
+        raise CommandError(f"--store {store}: {exc}", EXIT_CONFIGURATION) from None
+
+
+def _status_json(job: RevocationJob, status: JobStatus) -> dict[str, Any]:
+    return {
+        "name": status.name,
+        "kind": job.kind,
+        "total": status.total,
+        "revoked": status.revoked,
+        "failed": status.failed,
+        "pending": status.pending,
+        "done": status.done,
+    }
+
+
+def _status_exit_code(status: JobStatus) -> int:
+    return EXIT_OK if status.done and not status.failed else EXIT_FAILURE
+
+
+def _say_status(out: Output, job: RevocationJob, status: JobStatus) -> int:
+    if out.json:
+        out.document(_status_json(job, status))
+    else:
+        what = "sessions" if job.kind == "session" else "users"
+        line = (
+            f"job {status.name}: {status.total} {what}: {status.revoked} revoked, "
+            f"{status.failed} failed, {status.pending} pending"
+        )
+        if not status.done:
+            out.note(line + " (not done: run `job work`)")
+        elif status.failed:
+            out.error(line + " (see `job failed`; `job retry-failed` re-queues 429/5XX/no answer)")
+        else:
+            out.success(line + " (done)")
+    return _status_exit_code(status)
+
+
+async def _lines(file: IO[str]) -> AsyncIterator[str]:
+    """The ids of a file, one a line (blank lines skipped), read off the event loop."""
+    import anyio.to_thread
+
+    def read() -> list[str]:
+        batch: list[str] = []
+        for line in file:
+            text = line.strip()
+            if text:
+                batch.append(text)
+                if len(batch) == _READ_LINES:
+                    break
+        return batch
+
+    while True:
+        batch = await anyio.to_thread.run_sync(read)
+        if not batch:
+            return
+        for item in batch:
+            yield item
+
+
+def _outcome_json(item: str, outcome: ItemOutcome) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": item,
+        "ok": outcome.ok,
+        "status_code": outcome.status_code,
+        "error_code": outcome.error_code,
+        "message": outcome.message,
+        "retryable": outcome.retryable,
+    }
+    if outcome.sessions_revoked is not None:
+        data["sessions_revoked"] = outcome.sessions_revoked
+    return data
+
+
+def _client(state: State, quota: tuple[int, float] | None, redis_quota: str | None) -> AsyncClerk:
+    """The client a worker revokes with, on the quota the options ask for."""
+    from clerk_sessions import AsyncClerk, RateLimit
+    from clerk_sessions.errors import ConfigurationError
+
+    if not state.secret_key:
+        raise CommandError(
+            "no Clerk secret key: set CLERK_SECRET_KEY (or pass --secret-key)", EXIT_CONFIGURATION
+        )
+    numbers = quota or default_quota(state.secret_key)
+    limiter: RateLimit | Any = None
+    if redis_quota is not None:
+        limiter = _redis_quota(redis_quota, numbers)
+    elif quota is not None:
+        limiter = RateLimit(*numbers)
+    try:
+        return AsyncClerk(state.secret_key, server_url=state.api_url, rate_limit=limiter)
+    except ConfigurationError as exc:
+        raise CommandError(str(exc), EXIT_CONFIGURATION) from None
+
+
+def _redis_quota(url: str, numbers: tuple[int, float]) -> Any:
+    import importlib
+
+    try:
+        redis_module = importlib.import_module("clerk_sessions.redis")
+    except ImportError as exc:
+        raise CommandError(
+            f'--redis-quota needs the redis extra: pip install "clerk-sessions[redis]" ({exc})',
+            EXIT_CONFIGURATION,
+        ) from None
+    try:
+        return redis_module.RedisRateLimit(url, requests=numbers[0], per_seconds=numbers[1])
+    except ValueError as exc:
+        raise CommandError(f"--redis-quota {url}: {exc}", EXIT_CONFIGURATION) from None
+
+
+# ---------------------------------------------------------------------- commands
+
+
+@job_group.command("create")
+@click.argument("name")
+@_store_option
+@click.option(
+    "--session-ids",
+    type=click.File("r", encoding="utf-8", lazy=True),
+    metavar="FILE",
+    help="Session ids to revoke, one a line (- for stdin).",
+)
+@click.option(
+    "--user-ids",
+    type=click.File("r", encoding="utf-8", lazy=True),
+    metavar="FILE",
+    help="User ids, one a line (- for stdin): every active session of each is revoked.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Items a worker claims at a time (a crash repeats at most these requests).",
+)
+@output_options
+@click.pass_obj
+def create_command(
+    state: State,
+    name: str,
+    store: str,
+    session_ids: IO[str] | None,
+    user_ids: IO[str] | None,
+    chunk_size: int,
+) -> int:
+    """Create job NAME from a file of ids (read once, never held whole).
+
+    An id listed twice is one item. All or nothing: an interrupted create leaves no job,
+    and running it again works. Nothing is revoked until `job work`.
+    """
+    if (session_ids is None) == (user_ids is None):
+        raise click.UsageError("pass exactly one of --session-ids or --user-ids")
+    from clerk_sessions.jobs import RevocationJob
+
+    out = state.output
+    file = session_ids if session_ids is not None else user_ids
+    assert file is not None
+    ids = {"session_ids" if session_ids is not None else "user_ids": _lines(file)}
+
+    async def body() -> int:
+        from clerk_sessions.errors import ConfigurationError
+
+        try:
+            job = await RevocationJob.create(store, name, chunk_size=chunk_size, **ids)
+        except (ConfigurationError, OSError) as exc:
+            raise CommandError(f"--store {store}: {exc}", EXIT_CONFIGURATION) from None
+        except (ValueError, TypeError) as exc:
+            # An existing name, or a bad id in the file.
+            raise CommandError(str(exc), EXIT_USAGE) from None
+        async with job:
+            if out.json:
+                out.document({"name": job.name, "kind": job.kind, "total": job.total})
+            else:
+                what = "session" if job.kind == "session" else "user"
+                out.success(f"created job {job.name}: {job.total} {what} id(s)")
+                out.note(f"next: clerk-sessions job work {job.name} --store {store}")
+        return EXIT_OK
+
+    return _run(body)
+
+
+@job_group.command("work")
+@click.argument("name")
+@_store_option
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once in this process.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(0.5, 3600),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A chunk held by a worker that stopped is taken over after this long.",
+)
+@click.option(
+    "--redis-quota",
+    metavar="URL",
+    help="Share Clerk's quota with every process on this Redis (extra redis): the workers "
+    "together stay under it.",
+)
+@click.option(
+    "--quota",
+    type=parse_rate_limit,
+    metavar="REQ/SECONDS",
+    help="The quota to stay under, e.g. 1000/10. Default with --redis-quota: Clerk's, "
+    "from the key (sk_live_: 1000/10, else 100/10). Without --redis-quota it limits "
+    "this process only.",
+)
+@output_options
+@click.pass_obj
+def work_command(
+    state: State,
+    name: str,
+    store: str,
+    concurrency: int,
+    lease: float,
+    redis_quota: str | None,
+    quota: tuple[int, float] | None,
+) -> int:
+    """Work job NAME until every item has an outcome (run it in 1..N processes).
+
+    Exit 0 when the job is done with no failure, 1 when items failed (`job failed`
+    lists them). Interrupted, it gives its chunks back: run it again to resume.
+    """
+    from clerk_sessions.errors import AuthenticationError, PermissionDeniedError
+
+    out = state.output
+    clerk = _client(state, quota, redis_quota)
+
+    async def body() -> int:
+        async with clerk, await _open(store, name) as job:
+            status = await job.status()
+
+            def remember(done: int, total: int) -> None:
+                state.interrupt_note = (
+                    f"job {name}: {done} of {total} item(s) have an outcome; the chunks in "
+                    f"flight were given back: run `job work {name}` again to resume"
+                )
+
+            remember(status.revoked + status.failed, status.total)
+            with out.progress(f"job {name}", enabled=out.err.is_terminal) as bar:
+
+                def on_progress(done: int, total: int) -> None:
+                    remember(done, total)
+                    if bar is not None:
+                        bar(done, total)
+
+                on_progress(status.revoked + status.failed, status.total)
+                try:
+                    status = await job.work(
+                        clerk, concurrency=concurrency, lease_s=lease, on_progress=on_progress
+                    )
+                except (AuthenticationError, PermissionDeniedError) as exc:
+                    raise CommandError(
+                        f"{exc} (check CLERK_SECRET_KEY: nothing was recorded for the "
+                        "chunks in flight)",
+                        EXIT_CONFIGURATION,
+                    ) from None
+            state.interrupt_note = None
+            return _say_status(out, job, status)
+
+    return _run(body)
+
+
+@job_group.command("status")
+@click.argument("name")
+@_store_option
+@output_options
+@click.pass_obj
+def status_command(state: State, name: str, store: str) -> int:
+    """How far job NAME is: revoked, failed, pending.
+
+    Exit 0 when done with no failure, 1 otherwise (failures, or not done).
+    """
+    out = state.output
+
+    async def body() -> int:
+        async with await _open(store, name) as job:
+            return _say_status(out, job, await job.status())
+
+    return _run(body)
+
+
+@job_group.command("failed")
+@click.argument("name")
+@_store_option
+@output_options
+@click.pass_obj
+def failed_command(state: State, name: str, store: str) -> int:
+    """List the failed items of job NAME with their errors (--json: all, as JSON lines).
+
+    Retryable failures (429, 5XX, no answer) go back to pending with `job retry-failed`.
+    """
+    out = state.output
+
+    async def body() -> int:
+        async with await _open(store, name) as job:
+            if out.json:
+                async for item, outcome in job.outcomes("failed"):
+                    out.line(_outcome_json(item, outcome))
+            else:
+                await _failed_table(out, job)
+            return _status_exit_code(await job.status())
+
+    return _run(body)
+
+
+async def _failed_table(out: Output, job: RevocationJob) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"failed items of job {job.name}", title_justify="left")
+    for column in ("id", "status", "error code", "retryable"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("message", overflow="fold")
+    count = 0
+    async for item, outcome in job.outcomes("failed"):
+        count += 1
+        if count <= _MAX_FAILED_ROWS:
+            table.add_row(
+                item,
+                "-" if outcome.status_code is None else str(outcome.status_code),
+                outcome.error_code or "-",
+                "yes" if outcome.retryable else "no",
+                outcome.message,
+            )
+    if not count:
+        out.note(f"job {job.name}: no failed item")
+        return
+    out.table(table)
+    if count > _MAX_FAILED_ROWS:
+        out.note(f"... and {count - _MAX_FAILED_ROWS} more (use --json for all)")
+
+
+@job_group.command("retry-failed")
+@click.argument("name")
+@_store_option
+@output_options
+@click.pass_obj
+def retry_failed_command(state: State, name: str, store: str) -> int:
+    """Put the retryable failures of job NAME (429, 5XX, no answer) back to pending.
+
+    Then run `job work` again. Other failures (404: no such session, ...) stay failed.
+    """
+    out = state.output
+
+    async def body() -> int:
+        async with await _open(store, name) as job:
+            count = await job.retry_failed()
+            if out.json:
+                out.document({"name": job.name, "requeued": count})
+            elif count:
+                out.success(f"job {job.name}: {count} item(s) back to pending; run `job work`")
+            else:
+                out.note(f"job {job.name}: no retryable failure")
+        return EXIT_OK
+
+    return _run(body)

@@ -1,0 +1,573 @@
+"""The SQLite job store: one file on one host, standard library only.
+
+Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
+
+    jobs    (id, name UNIQUE or NULL while staging, staging_name, kind, total,
+             revoked, failed, heartbeat_at)
+    chunks  (job, chunk, fence, lease_until, worker, pending)   primary key (job, chunk)
+    items   (rowid, job, chunk, item, state, retryable, outcome) unique (job, item)
+
+- **Create is all or nothing without holding the write lock for long.** A create first
+  inserts a *staging* job row (``name`` NULL), then its chunks and items in batches of a
+  few thousand ids, one short transaction each, and finally sets ``name`` in one UPDATE:
+  until then no lookup by name sees it. The UNIQUE index on ``name`` decides between
+  two creates of one name, and on ``(job, item)`` dedups ids across the whole job
+  (``INSERT OR IGNORE``), so memory holds one batch, never the ids seen. A staging row
+  carries a heartbeat; a create that was killed stops renewing it, and the next create
+  deletes its rows once the heartbeat is `_STALE_S` old. A staging create that finds
+  its row deleted (it was frozen that long) fails instead of resurrecting it.
+- **Counters, not counts.** ``jobs.revoked``/``failed`` and ``chunks.pending`` are kept
+  in the same transactions that change item states, so ``status`` and ``claim`` never
+  scan the items.
+- **Leases and fencing.** ``claim`` takes the first chunk with pending items whose lease
+  is NULL or past (``time.time()``: every worker is on this host) and increments its
+  ``fence``, in one ``BEGIN IMMEDIATE`` transaction; ``complete`` writes the outcomes
+  only if the fence is unchanged, in one transaction with the checks.
+- **I/O off the loop.** One connection per store object, used from worker threads
+  (``anyio.to_thread``) one call at a time under a lock. WAL journal (readers never wait
+  for the writer), ``synchronous=NORMAL`` (a commit survives any process crash; only an
+  OS crash or power loss may lose the last commits, which the fencing then redoes), and
+  a busy timeout so that processes sharing the file wait for each other instead of
+  failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from typing import Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from clerk_sessions._errors import ConfigurationError
+from clerk_sessions.jobs._store import Claim, ItemKind, JobInfo, outcome_from_json, outcome_to_json
+from clerk_sessions.models import ItemOutcome, JobStatus
+
+__all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE,
+    staging_name TEXT,
+    kind TEXT NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    next_chunk INTEGER NOT NULL DEFAULT 0,
+    heartbeat_at REAL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    job INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    fence INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL,
+    worker TEXT,
+    pending INTEGER NOT NULL,
+    PRIMARY KEY (job, chunk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_open ON chunks (job, chunk) WHERE pending > 0;
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    job INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    retryable INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,
+    UNIQUE (job, item)
+);
+CREATE INDEX IF NOT EXISTS items_chunk ON items (job, chunk);
+CREATE INDEX IF NOT EXISTS items_failed ON items (job) WHERE state = 2;
+"""
+
+# Item states.
+_PENDING, _REVOKED, _FAILED = 0, 1, 2
+# The outcome of most items; stored as NULL to keep the file small.
+_PLAIN_REVOKED = ItemOutcome(ok=True)
+
+#: How long processes sharing the file wait for each other's write transactions.
+BUSY_TIMEOUT_S = 30.0
+# A staging create renews its heartbeat at least this often...
+_HEARTBEAT_S = 5.0
+# ...and a staging row whose heartbeat is older than this belongs to a dead create.
+_STALE_S = 60.0
+# Ids written per create transaction: large enough to amortise a commit, small enough
+# that other processes never wait long for the write lock.
+_CREATE_BATCH = 5_000
+# Rows deleted per transaction when cleaning up a dead create.
+_DELETE_BATCH = 20_000
+# Outcomes read per query by `outcomes`.
+_READ_BATCH = 1_000
+
+
+class SQLiteStore:
+    """A `JobStore` in the SQLite file at ``path`` (created when missing)."""
+
+    def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._ids: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``fn(connection)`` on a worker thread, one call at a time."""
+        return await anyio.to_thread.run_sync(self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the job store {self.path!r} is closed")
+            if self._conn is None:
+                self._conn = self._connect()
+            return fn(self._conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.OperationalError as exc:
+            raise ConfigurationError(f"cannot open the job store {self.path!r}: {exc}") from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise ConfigurationError(
+                    f"{self.path!r} is a job store of schema version {version}; this "
+                    f"version of clerk-sessions reads version {_SCHEMA_VERSION} only"
+                )
+            if version == 0:
+                with _write(conn):
+                    tables = {
+                        row[0]
+                        for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                    }
+                    if tables - {"jobs", "chunks", "items"}:
+                        raise ConfigurationError(
+                            f"{self.path!r} is an SQLite database but not a job store"
+                        )
+                    # One statement at a time: executescript() would commit the
+                    # transaction that makes two processes' first opens take turns.
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ConfigurationError(f"{self.path!r} is not a job store: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _job_id(self, conn: sqlite3.Connection, name: str) -> int:
+        job = self._ids.get(name)
+        if job is None:
+            row = conn.execute("SELECT id FROM jobs WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise LookupError(f"no job named {name!r} in {self.path!r}")
+            job = self._ids[name] = row[0]
+        return job
+
+    # ------------------------------------------------------------------ create
+
+    async def create(
+        self, name: str, kind: ItemKind, chunks: AsyncIterable[Sequence[str]]
+    ) -> JobInfo:
+        """See `JobStore.create`."""
+        job = await self._run(lambda conn: self._begin_create(conn, name, kind))
+        total = 0
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._staging_heartbeat, job)
+                batch: list[Sequence[str]] = []
+                size = 0
+                async for chunk in chunks:
+                    batch.append(chunk)
+                    size += len(chunk)
+                    if size >= _CREATE_BATCH:
+                        total += await self._run(_insert_batch(job, batch, self._clock()))
+                        batch, size = [], 0
+                if batch:
+                    total += await self._run(_insert_batch(job, batch, self._clock()))
+                await self._run(lambda conn: _publish(conn, job, name, total))
+                tg.cancel_scope.cancel()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._run(lambda conn: _delete_job(conn, job))
+            raise
+        return JobInfo(name=name, kind=kind, total=total)
+
+    def _begin_create(self, conn: sqlite3.Connection, name: str, kind: ItemKind) -> int:
+        _collect_dead_creates(conn, self._clock())
+        with _write(conn):
+            if conn.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"a job named {name!r} exists already in {self.path!r}")
+            cursor = conn.execute(
+                "INSERT INTO jobs (staging_name, kind, heartbeat_at) VALUES (?, ?, ?)",
+                (name, kind.value, self._clock()),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def _staging_heartbeat(self, job: int) -> None:
+        # The batches renew the heartbeat too, but an input that is slow to produce ids
+        # (a pipe from another program) must not make this create look dead.
+        while True:
+            await anyio.sleep(_HEARTBEAT_S)
+            await self._run(lambda conn: _renew_staging(conn, job, self._clock()))
+
+    # ------------------------------------------------------------------ the rest
+
+    async def open(self, name: str) -> JobInfo:
+        """See `JobStore.open`."""
+
+        def read(conn: sqlite3.Connection) -> JobInfo:
+            row = conn.execute(
+                "SELECT id, kind, total FROM jobs WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"no job named {name!r} in {self.path!r}")
+            self._ids[name] = row[0]
+            return JobInfo(name=name, kind=ItemKind(row[1]), total=row[2])
+
+        return await self._run(read)
+
+    async def claim(self, name: str, worker: str, lease_s: float) -> Claim | None:
+        """See `JobStore.claim`."""
+
+        def claim(conn: sqlite3.Connection) -> Claim | None:
+            job = self._job_id(conn, name)
+            now = self._clock()
+            with _write(conn):
+                row = conn.execute(
+                    "SELECT chunk, fence FROM chunks INDEXED BY chunks_open"
+                    " WHERE job = ? AND pending > 0 AND (lease_until IS NULL OR lease_until <= ?)"
+                    " ORDER BY chunk LIMIT 1",
+                    (job, now),
+                ).fetchone()
+                if row is None:
+                    return None
+                chunk, fence = row[0], row[1] + 1
+                conn.execute(
+                    "UPDATE chunks SET fence = ?, lease_until = ?, worker = ?"
+                    " WHERE job = ? AND chunk = ?",
+                    (fence, now + lease_s, worker, job, chunk),
+                )
+                items = tuple(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT item FROM items WHERE job = ? AND chunk = ? AND state = 0"
+                        " ORDER BY id",
+                        (job, chunk),
+                    )
+                )
+            return Claim(chunk_id=str(chunk), items=items, fence=fence)
+
+        return await self._run(claim)
+
+    async def heartbeat(self, name: str, claim: Claim, lease_s: float) -> bool:
+        """See `JobStore.heartbeat`."""
+
+        def renew(conn: sqlite3.Connection) -> bool:
+            job = self._job_id(conn, name)
+            with _write(conn):
+                cursor = conn.execute(
+                    "UPDATE chunks SET lease_until = ? WHERE job = ? AND chunk = ?"
+                    " AND fence = ? AND lease_until IS NOT NULL",
+                    (self._clock() + lease_s, job, int(claim.chunk_id), claim.fence),
+                )
+            return cursor.rowcount == 1
+
+        return await self._run(renew)
+
+    async def complete(self, name: str, claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> bool:
+        """See `JobStore.complete`."""
+        _check_outcomes(claim, outcomes)
+        rows = [
+            (
+                _REVOKED if outcome.ok else _FAILED,
+                int(outcome.retryable),
+                None if outcome == _PLAIN_REVOKED else outcome_to_json(outcome),
+                item,
+            )
+            for item, outcome in outcomes.items()
+        ]
+        revoked = sum(1 for outcome in outcomes.values() if outcome.ok)
+
+        def record(conn: sqlite3.Connection) -> bool:
+            job = self._job_id(conn, name)
+            chunk = int(claim.chunk_id)
+            with _write(conn):
+                row = conn.execute(
+                    "SELECT fence, lease_until FROM chunks WHERE job = ? AND chunk = ?",
+                    (job, chunk),
+                ).fetchone()
+                if row is None or row[0] != claim.fence or row[1] is None:
+                    return False
+                cursor = conn.executemany(
+                    "UPDATE items SET state = ?, retryable = ?, outcome = ?"
+                    " WHERE job = ? AND chunk = ? AND item = ? AND state = 0",
+                    [(*row[:3], job, chunk, row[3]) for row in rows],
+                )
+                if cursor.rowcount != len(rows):
+                    # A claim that holds cannot see its items change; if they did, the
+                    # file was changed behind the store's back: write nothing.
+                    raise RuntimeError(
+                        f"job {name!r} chunk {chunk}: {cursor.rowcount} of {len(rows)} items"
+                        " were pending; the store was modified outside clerk-sessions"
+                    )
+                conn.execute(
+                    "UPDATE chunks SET pending = pending - ?, lease_until = NULL, worker = NULL"
+                    " WHERE job = ? AND chunk = ?",
+                    (len(rows), job, chunk),
+                )
+                conn.execute(
+                    "UPDATE jobs SET revoked = revoked + ?, failed = failed + ? WHERE id = ?",
+                    (revoked, len(rows) - revoked, job),
+                )
+            return True
+
+        return await self._run(record)
+
+    async def release(self, name: str, claim: Claim) -> None:
+        """See `JobStore.release`."""
+
+        def release(conn: sqlite3.Connection) -> None:
+            job = self._job_id(conn, name)
+            with _write(conn):
+                conn.execute(
+                    "UPDATE chunks SET lease_until = NULL, worker = NULL"
+                    " WHERE job = ? AND chunk = ? AND fence = ?",
+                    (job, int(claim.chunk_id), claim.fence),
+                )
+
+        await self._run(release)
+
+    async def status(self, name: str) -> JobStatus:
+        """See `JobStore.status`."""
+
+        def read(conn: sqlite3.Connection) -> JobStatus:
+            row = conn.execute(
+                "SELECT total, revoked, failed FROM jobs WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"no job named {name!r} in {self.path!r}")
+            return JobStatus(name=name, total=row[0], revoked=row[1], failed=row[2])
+
+        return await self._run(read)
+
+    async def outcomes(
+        self, name: str, kind: Literal["revoked", "failed"] | None = None
+    ) -> AsyncIterator[tuple[str, ItemOutcome]]:
+        """See `JobStore.outcomes`."""
+        states = {None: "state > 0", "revoked": "state = 1", "failed": "state = 2"}[kind]
+        job = await self._run(lambda conn: self._job_id(conn, name))
+        after = 0
+        while True:
+
+            def page(
+                conn: sqlite3.Connection, after: int = after
+            ) -> list[tuple[int, str, int, str | None]]:
+                return conn.execute(
+                    f"SELECT id, item, state, outcome FROM items WHERE job = ? AND {states}"
+                    " AND id > ? ORDER BY id LIMIT ?",
+                    (job, after, _READ_BATCH),
+                ).fetchall()
+
+            rows = await self._run(page)
+            for _id, item, _state, outcome in rows:
+                yield item, _PLAIN_REVOKED if outcome is None else outcome_from_json(outcome)
+            if len(rows) < _READ_BATCH:
+                return
+            after = rows[-1][0]
+
+    async def retry_failed(self, name: str) -> int:
+        """See `JobStore.retry_failed`."""
+
+        def requeue(conn: sqlite3.Connection) -> int:
+            job = self._job_id(conn, name)
+            with _write(conn):
+                per_chunk = conn.execute(
+                    "SELECT chunk, count(*) FROM items INDEXED BY items_failed"
+                    " WHERE job = ? AND state = 2 AND retryable = 1 GROUP BY chunk",
+                    (job,),
+                ).fetchall()
+                if not per_chunk:
+                    return 0
+                conn.executemany(
+                    "UPDATE chunks SET pending = pending + ? WHERE job = ? AND chunk = ?",
+                    [(count, job, chunk) for chunk, count in per_chunk],
+                )
+                cursor = conn.execute(
+                    "UPDATE items SET state = 0, retryable = 0, outcome = NULL"
+                    " WHERE job = ? AND state = 2 AND retryable = 1",
+                    (job,),
+                )
+                conn.execute(
+                    "UPDATE jobs SET failed = failed - ? WHERE id = ?", (cursor.rowcount, job)
+                )
+                return cursor.rowcount
+
+        return await self._run(requeue)
+
+    async def aclose(self) -> None:
+        """See `JobStore.aclose`."""
+
+        def close() -> None:
+            with self._lock:
+                self._closed = True
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+        await anyio.to_thread.run_sync(close)
+
+
+class _write:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception).
+
+    IMMEDIATE takes the write lock at the start, so two processes never both read and
+    then both try to upgrade to writing (which SQLite would fail at once, busy timeout
+    or not).
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _check_outcomes(claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> None:
+    if len(outcomes) != len(claim.items) or not all(item in outcomes for item in claim.items):
+        missing = [item for item in claim.items if item not in outcomes][:3]
+        extra = [item for item in outcomes if item not in set(claim.items)][:3]
+        raise ValueError(
+            f"complete() needs one outcome per item of the claim: missing {missing}, "
+            f"not in the claim {extra}"
+        )
+
+
+_REAPED = (
+    "this create stalled for longer than the store waits for a live one "
+    f"({_STALE_S:g} s) and another create removed its work: run it again"
+)
+
+
+def _insert_batch(
+    job: int, batch: list[Sequence[str]], now: float
+) -> Callable[[sqlite3.Connection], int]:
+    """Insert the chunks of ``batch``; returns how many new items they held."""
+
+    def insert(conn: sqlite3.Connection) -> int:
+        added = 0
+        with _write(conn):
+            row = conn.execute(
+                "SELECT next_chunk FROM jobs WHERE id = ? AND heartbeat_at > 0", (job,)
+            ).fetchone()
+            if row is None:
+                raise RuntimeError(_REAPED)
+            chunk = row[0]
+            for ids in batch:
+                cursor = conn.executemany(
+                    "INSERT OR IGNORE INTO items (job, chunk, item) VALUES (?, ?, ?)",
+                    [(job, chunk, item) for item in ids],
+                )
+                if cursor.rowcount:
+                    conn.execute(
+                        "INSERT INTO chunks (job, chunk, pending) VALUES (?, ?, ?)",
+                        (job, chunk, cursor.rowcount),
+                    )
+                    added += cursor.rowcount
+                    chunk += 1
+            conn.execute(
+                "UPDATE jobs SET next_chunk = ?, heartbeat_at = ? WHERE id = ?",
+                (chunk, now, job),
+            )
+        return added
+
+    return insert
+
+
+def _renew_staging(conn: sqlite3.Connection, job: int, now: float) -> None:
+    with _write(conn):
+        cursor = conn.execute(
+            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > 0", (now, job)
+        )
+        if cursor.rowcount != 1:
+            raise RuntimeError(_REAPED)
+
+
+def _publish(conn: sqlite3.Connection, job: int, name: str, total: int) -> None:
+    """Give the staging job its name: the one step that makes it exist."""
+    with _write(conn):
+        try:
+            cursor = conn.execute(
+                "UPDATE jobs SET name = ?, staging_name = NULL, total = ?, heartbeat_at = NULL"
+                " WHERE id = ? AND name IS NULL AND heartbeat_at > 0",
+                (name, total, job),
+            )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"a job named {name!r} was created meanwhile") from None
+        if cursor.rowcount != 1:
+            raise RuntimeError(_REAPED)
+
+
+def _delete_job(conn: sqlite3.Connection, job: int) -> None:
+    """Delete a staging job's rows, a batch per transaction (the row goes last).
+
+    Does nothing to a job that has its name: a create cancelled just after publishing
+    must not take a finished job with it.
+    """
+    while True:
+        with _write(conn):
+            if not conn.execute(
+                "SELECT 1 FROM jobs WHERE id = ? AND name IS NULL", (job,)
+            ).fetchone():
+                return
+            cursor = conn.execute(
+                "DELETE FROM items WHERE id IN"
+                " (SELECT id FROM items INDEXED BY items_chunk WHERE job = ? LIMIT ?)",
+                (job, _DELETE_BATCH),
+            )
+            if cursor.rowcount == 0:
+                conn.execute("DELETE FROM chunks WHERE job = ?", (job,))
+                conn.execute("DELETE FROM jobs WHERE id = ? AND name IS NULL", (job,))
+                return
+
+
+def _collect_dead_creates(conn: sqlite3.Connection, now: float) -> None:
+    """Delete what creates that died (killed, or frozen past `_STALE_S`) left behind."""
+    with _write(conn):
+        # heartbeat_at = 0 marks a staging job as dead: its creator, if it was only
+        # frozen, fails on waking instead of renewing it, and a cleanup that is itself
+        # interrupted is finished by the next one.
+        conn.execute(
+            "UPDATE jobs SET heartbeat_at = 0 WHERE name IS NULL AND heartbeat_at < ?",
+            (now - _STALE_S,),
+        )
+        dead = [
+            row[0]
+            for row in conn.execute("SELECT id FROM jobs WHERE name IS NULL AND heartbeat_at = 0")
+        ]
+    for job in dead:
+        _delete_job(conn, job)
