@@ -92,7 +92,12 @@ def job_group() -> None:
 def _run(body: Callable[[], Awaitable[_T]]) -> _T:
     import anyio
 
-    return anyio.run(body)
+    from clerk_sessions.jobs import JobStoreError
+
+    try:
+        return anyio.run(body)
+    except JobStoreError as exc:
+        raise CommandError(str(exc), EXIT_CONFIGURATION) from None
 
 
 async def _open(store: str, name: str) -> RevocationJob:

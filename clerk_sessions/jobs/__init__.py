@@ -12,5 +12,6 @@ status = await job.work(clerk, concurrency=8)
 """
 
 from clerk_sessions.jobs._job import RevocationJob
+from clerk_sessions.jobs._store import JobStoreError
 
-__all__ = ["RevocationJob"]
+__all__ = ["JobStoreError", "RevocationJob"]

@@ -20,7 +20,14 @@ import math
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
@@ -409,22 +416,37 @@ class _Worker:
         self.on_progress = on_progress
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held: dict[str, _Held] = {}
+        self.error: Exception | None = None
+        self.outer = anyio.CancelScope()
 
     async def run(self) -> None:
         send, receive = anyio.create_memory_object_stream[tuple[_Held, str]](0)
         try:
             async with anyio.create_task_group() as outer:
-                outer.start_soon(self.heartbeats)
+                self.outer = outer.cancel_scope
+                outer.start_soon(self.guarded, self.heartbeats)
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self.feed, send)
+                    tg.start_soon(self.guarded, self.feed, send)
                     for _ in range(self.concurrency):
-                        tg.start_soon(self.revoke_items, receive.clone())
+                        tg.start_soon(self.guarded, self.revoke_items, receive.clone())
                     receive.close()
                 outer.cancel_scope.cancel()
+            if self.error is not None:
+                raise self.error
         except BaseException:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_RELEASE_TIMEOUT_S):
                 await self.release_all()
             raise
+
+    async def guarded(self, task: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run ``task``; its exception stops every task and is raised by `run` as it is
+        (not wrapped in an exception group)."""
+        try:
+            await task(*args)
+        except Exception as exc:
+            if self.error is None:
+                self.error = exc
+            self.outer.cancel()
 
     async def feed(self, send: anyio.abc.ObjectSendStream[tuple[_Held, str]]) -> None:
         poll_s = min(_MAX_POLL_S, self.lease_s / 4)

@@ -43,7 +43,14 @@ import anyio
 import anyio.to_thread
 
 from clerk_sessions._errors import ConfigurationError
-from clerk_sessions.jobs._store import Claim, ItemKind, JobInfo, outcome_from_json, outcome_to_json
+from clerk_sessions.jobs._store import (
+    Claim,
+    ItemKind,
+    JobInfo,
+    JobStoreError,
+    outcome_from_json,
+    outcome_to_json,
+)
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = ["SQLiteStore"]
@@ -133,7 +140,12 @@ class SQLiteStore:
                 raise RuntimeError(f"the job store {self.path!r} is closed")
             if self._conn is None:
                 self._conn = self._connect()
-            return fn(self._conn)
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                # Locked past the busy timeout, disk full, a corrupt file...: the
+                # transaction was rolled back, nothing of the operation is recorded.
+                raise JobStoreError(f"SQLite job store {self.path!r}: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -191,10 +203,26 @@ class SQLiteStore:
     ) -> JobInfo:
         """See `JobStore.create`."""
         job = await self._run(lambda conn: self._begin_create(conn, name, kind))
-        total = 0
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._staging_heartbeat, job)
+            total = await self._fill(job, chunks)
+            await self._run(lambda conn: _publish(conn, job, name, total))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._run(lambda conn: _delete_job(conn, job))
+            raise
+        return JobInfo(name=name, kind=kind, total=total)
+
+    async def _fill(self, job: int, chunks: AsyncIterable[Sequence[str]]) -> int:
+        """Write ``chunks`` into staging job ``job``; return how many items they held.
+
+        The ids' and the store's exceptions come out as they are, never wrapped in an
+        exception group: the heartbeat task only records its failure.
+        """
+        failure: list[BaseException] = []
+        total = 0
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._staging_heartbeat, job, tg.cancel_scope, failure)
+            try:
                 batch: list[Sequence[str]] = []
                 size = 0
                 async for chunk in chunks:
@@ -205,13 +233,12 @@ class SQLiteStore:
                         batch, size = [], 0
                 if batch:
                     total += await self._run(_insert_batch(job, batch, self._clock()))
-                await self._run(lambda conn: _publish(conn, job, name, total))
-                tg.cancel_scope.cancel()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._run(lambda conn: _delete_job(conn, job))
-            raise
-        return JobInfo(name=name, kind=kind, total=total)
+            except Exception as exc:
+                failure.append(exc)
+            tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+        return total
 
     def _begin_create(self, conn: sqlite3.Connection, name: str, kind: ItemKind) -> int:
         _collect_dead_creates(conn, self._clock())
@@ -225,12 +252,19 @@ class SQLiteStore:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
-    async def _staging_heartbeat(self, job: int) -> None:
+    async def _staging_heartbeat(
+        self, job: int, scope: anyio.CancelScope, failure: list[BaseException]
+    ) -> None:
         # The batches renew the heartbeat too, but an input that is slow to produce ids
         # (a pipe from another program) must not make this create look dead.
         while True:
             await anyio.sleep(_HEARTBEAT_S)
-            await self._run(lambda conn: _renew_staging(conn, job, self._clock()))
+            try:
+                await self._run(lambda conn: _renew_staging(conn, job, self._clock()))
+            except Exception as exc:
+                failure.append(exc)
+                scope.cancel()
+                return
 
     # ------------------------------------------------------------------ the rest
 
@@ -328,7 +362,7 @@ class SQLiteStore:
                 if cursor.rowcount != len(rows):
                     # A claim that holds cannot see its items change; if they did, the
                     # file was changed behind the store's back: write nothing.
-                    raise RuntimeError(
+                    raise JobStoreError(
                         f"job {name!r} chunk {chunk}: {cursor.rowcount} of {len(rows)} items"
                         " were pending; the store was modified outside clerk-sessions"
                     )
@@ -454,7 +488,20 @@ class _write:
         self._conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        # Some errors (a full disk, an I/O error) end the transaction themselves; the
+        # connection must be left outside any transaction either way.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
 
 def _check_outcomes(claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> None:
@@ -485,7 +532,7 @@ def _insert_batch(
                 "SELECT next_chunk FROM jobs WHERE id = ? AND heartbeat_at > 0", (job,)
             ).fetchone()
             if row is None:
-                raise RuntimeError(_REAPED)
+                raise JobStoreError(_REAPED)
             chunk = row[0]
             for ids in batch:
                 cursor = conn.executemany(
@@ -514,7 +561,7 @@ def _renew_staging(conn: sqlite3.Connection, job: int, now: float) -> None:
             "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > 0", (now, job)
         )
         if cursor.rowcount != 1:
-            raise RuntimeError(_REAPED)
+            raise JobStoreError(_REAPED)
 
 
 def _publish(conn: sqlite3.Connection, job: int, name: str, total: int) -> None:
@@ -529,7 +576,7 @@ def _publish(conn: sqlite3.Connection, job: int, name: str, total: int) -> None:
         except sqlite3.IntegrityError:
             raise ValueError(f"a job named {name!r} was created meanwhile") from None
         if cursor.rowcount != 1:
-            raise RuntimeError(_REAPED)
+            raise JobStoreError(_REAPED)
 
 
 def _delete_job(conn: sqlite3.Connection, job: int) -> None:

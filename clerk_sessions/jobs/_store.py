@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol, cast
 
 import attrs
 
-from clerk_sessions._errors import ConfigurationError
+from clerk_sessions._errors import ClerkSessionsError, ConfigurationError
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = [
@@ -40,11 +40,17 @@ __all__ = [
     "ItemKind",
     "JobInfo",
     "JobStore",
+    "JobStoreError",
     "open_store",
     "outcome_from_json",
     "outcome_to_json",
     "parse_store_url",
 ]
+
+
+class JobStoreError(ClerkSessionsError):
+    """The job store failed: unreachable for too long, its data is not what this SDK
+    wrote, or it refused an operation. Nothing was recorded by the failed operation."""
 
 
 class ItemKind(str, enum.Enum):
