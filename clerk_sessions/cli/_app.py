@@ -664,7 +664,6 @@ def _interrupted(state: State) -> int:
     return EXIT_INTERRUPTED
 
 
-# Imported last: the job commands use this module's helpers.
-from clerk_sessions.cli._jobs import job_group  # noqa: E402
-
-cli.add_command(job_group)
+# Imported last: the job commands use this module's helpers, and add themselves to `cli`
+# (whichever of the two modules is imported first).
+import clerk_sessions.cli._jobs  # noqa: E402

@@ -20,6 +20,7 @@ from clerk_sessions.cli._app import (
     EXIT_USAGE,
     CommandError,
     State,
+    cli,
     output_options,
     parse_rate_limit,
 )
@@ -475,3 +476,6 @@ def retry_failed_command(state: State, name: str, store: str) -> int:
         return EXIT_OK
 
     return _run(body)
+
+
+cli.add_command(job_group)

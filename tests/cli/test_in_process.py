@@ -71,7 +71,17 @@ def test_help_lists_the_commands_by_task_not_alphabetically(
 
     listing = capsys.readouterr().out.split("Commands:\n")[1].split("\n\n")[0]
     names = [line.split()[0] for line in listing.splitlines() if line.startswith("  ")]
-    assert names == ["list", "get", "revoke", "revoke-all", "token", "verify-token", "mock", "demo"]
+    assert names == [
+        "list",
+        "get",
+        "revoke",
+        "revoke-all",
+        "token",
+        "verify-token",
+        "mock",
+        "demo",
+        "job",
+    ]
 
 
 def test_an_api_url_that_is_no_http_url_is_a_usage_error_naming_the_option(
