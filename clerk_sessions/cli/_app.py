@@ -666,4 +666,4 @@ def _interrupted(state: State) -> int:
 
 # Imported last: the job commands use this module's helpers, and add themselves to `cli`
 # (whichever of the two modules is imported first).
-import clerk_sessions.cli._jobs  # noqa: E402
+import clerk_sessions.cli._jobs  # noqa: E402, F401  # pyright: ignore[reportUnusedImport]
