@@ -25,9 +25,9 @@ unreachable for up to ``outage_s``, then raises `JobStoreError`.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -35,11 +35,12 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from typing import Literal, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import sniffio
 
 from clerk_sessions._errors import ClerkSessionsError, ConfigurationError
 from clerk_sessions.jobs._store import (
@@ -320,6 +321,62 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
+def _current_loop() -> object:
+    """What identifies the running event loop (asyncio's loop, trio's run)."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_root_task()
+    return asyncio.get_running_loop()
+
+
+class _Keeper:
+    """Keeps one coredis client open on one event loop, for tasks of any parent.
+
+    A coredis pool is entered and left by one task, which owns its connections' tasks;
+    the store's methods are called from any task, with no context of the store's to
+    enter. So a task of the store's own, not a child of any caller (a system task on
+    trio, a plain task on asyncio), enters the pool and holds it until `RedisStore.aclose`
+    or the loop's end, when the loop cancels it.
+    """
+
+    def __init__(self, client: _Redis) -> None:
+        self.client = client
+        self.ready = anyio.Event()
+        self.stop = anyio.Event()
+        self.finished = anyio.Event()
+
+    def spawn(self) -> None:
+        if sniffio.current_async_library() == "trio":
+            import trio
+
+            trio.lowlevel.spawn_system_task(self.hold)
+        else:
+            task = asyncio.get_running_loop().create_task(self.hold())
+            # The loop keeps only a weak reference to its tasks.
+            _holding.add(task)
+            task.add_done_callback(_holding.discard)
+
+    async def hold(self) -> None:
+        try:
+            await self.client.__aenter__()
+            try:
+                self.ready.set()
+                await self.stop.wait()
+            finally:
+                await self.client.__aexit__(None, None, None)
+        except Exception:
+            # The pool itself failed: nobody is waiting to hear it; the next call starts
+            # a new keeper. (Cancellation, at the loop's end, propagates.)
+            pass
+        finally:
+            self.ready.set()
+            self.finished.set()
+
+
+_holding: set[asyncio.Task[None]] = set()
+
+
 class RedisStore:
     """Durable jobs kept in Redis, for workers on many hosts (extra ``redis``).
 
@@ -336,6 +393,7 @@ class RedisStore:
         self._url = url
         self._shown = _redact(url)
         self._outage_s = outage_s
+        self._keepers: dict[object, _Keeper] = {}
         try:
             self._client()  # only parses the URL
         except (ValueError, TypeError, RedisError) as exc:
@@ -356,17 +414,18 @@ class RedisStore:
             retry_policy=NoRetryPolicy(),
         )
 
-    @asynccontextmanager
-    async def _connected(self) -> AsyncGenerator[_Redis, None]:
-        client = self._client()
-        await client.__aenter__()
-        try:
-            yield client
-        finally:
-            # Left with no exception on purpose: coredis's pool exits a task group, which
-            # would wrap the caller's exception in an ExceptionGroup. (No shield around
-            # it: the pool's task group must be left from the scope it was entered in.)
-            await client.__aexit__(None, None, None)
+    async def _connection(self) -> _Redis:
+        """The client of the running event loop: one pool per loop, kept open by a task
+        of its own until `aclose` (or the loop's end)."""
+        loop = _current_loop()
+        keeper = self._keepers.get(loop)
+        if keeper is None or keeper.finished.is_set():
+            keeper = self._keepers[loop] = _Keeper(self._client())
+            keeper.spawn()
+        await keeper.ready.wait()
+        if keeper.finished.is_set():
+            raise JobStoreError(f"Redis job store {self._shown}: could not open a connection pool")
+        return keeper.client
 
     def _failed(self, action: str, exc: BaseException) -> JobStoreError:
         return JobStoreError(f"Redis job store {self._shown}: {action} failed: {exc}")
@@ -387,8 +446,7 @@ class RedisStore:
         delay = 0.05
         while True:
             try:
-                async with self._connected() as client:
-                    return await operation(client)
+                return await operation(await self._connection())
             except (_RedisConnectionError, TimeoutError) as exc:
                 now = anyio.current_time()
                 if deadline is None:
@@ -415,8 +473,8 @@ class RedisStore:
         keys = _Keys(name)
         staging = keys.staging(secrets.token_hex(8))
         try:
-            async with self._connected() as client:
-                total = await self._stage(client, name, kind, keys, staging, chunks)
+            client = await self._connection()
+            total = await self._stage(client, name, kind, keys, staging, chunks)
         except BaseException as exc:
             await self._discard(staging)
             if isinstance(exc, (RedisError, TimeoutError)):
@@ -428,14 +486,12 @@ class RedisStore:
         """Delete what a failed create staged, if the server can be reached soon (what is
         left expires in _STAGING_TTL_MS anyway).
 
-        On a connection of its own, opened under a shield: the create's own connection
-        may be cancelled along with its caller.
+        Under a shield: the create may be failing because its caller was cancelled.
         """
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + _CONNECT_TIMEOUT_S
             with suppress(RedisError, TimeoutError):
-                async with self._connected() as client:
-                    await client.unlink(list(staging))
+                await (await self._connection()).unlink(list(staging))
 
     async def _stage(
         self,
@@ -685,7 +741,16 @@ class RedisStore:
         return count
 
     async def aclose(self) -> None:
-        """Nothing to release: every method closes its own connection."""
+        """Close the connections of the running event loop. Idempotent.
+
+        Call it on the loop that used the store; pools of loops that have ended were
+        closed with them.
+        """
+        keepers, self._keepers = self._keepers, {}
+        keeper = keepers.get(_current_loop())
+        if keeper is not None:
+            keeper.stop.set()
+            await keeper.finished.wait()
 
 
 def _milliseconds(seconds: float) -> int:

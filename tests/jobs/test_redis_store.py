@@ -68,8 +68,10 @@ def every(claim: Claim, outcome: ItemOutcome) -> dict[str, ItemOutcome]:
 
 
 @pytest.fixture
-def store(redis_url: str) -> RedisStore:
-    return RedisStore(redis_url)
+async def store(redis_url: str) -> AsyncIterator[RedisStore]:
+    opened = RedisStore(redis_url)
+    yield opened
+    await opened.aclose()
 
 
 # ---------------------------------------------------------------------------- create
@@ -549,7 +551,17 @@ async def test_a_refusal_that_is_no_outage_is_a_job_store_error(redis_url: str) 
         await RedisStore(redis_url).status("job")
 
 
-async def test_aclose_is_idempotent(store: RedisStore) -> None:
+async def test_aclose_closes_the_connections_and_a_later_call_opens_new_ones(
+    store: RedisStore, redis_url: str
+) -> None:
+    async def clients() -> int:
+        async with coredis.Redis.from_url(redis_url) as client:
+            listed = await client.client_list()
+            return len(listed) - 1  # this one
+
     await store.create("job", ItemKind.SESSION, chunks(["a"]))
+    assert await clients() >= 1
     await store.aclose()
     await store.aclose()
+    assert await clients() == 0
+    assert (await store.status("job")).total == 1
