@@ -5,12 +5,17 @@
 
 from typing import TYPE_CHECKING, Any
 
-from clerk_sessions import errors, models
-from clerk_sessions._client import AsyncClerk
-from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig
-from clerk_sessions._ratelimit import RateLimit
-from clerk_sessions._version import __version__
-from clerk_sessions.models import QueryParamStatus, SessionStatus
+# Before anything imports httpx: its command-line client then loads only when used.
+from clerk_sessions import _httpx_cli
+
+_httpx_cli.install()
+
+from clerk_sessions import errors, models  # noqa: E402
+from clerk_sessions._client import AsyncClerk  # noqa: E402
+from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig  # noqa: E402
+from clerk_sessions._ratelimit import RateLimit  # noqa: E402
+from clerk_sessions._version import __version__  # noqa: E402
+from clerk_sessions.models import QueryParamStatus, SessionStatus  # noqa: E402
 
 if TYPE_CHECKING:
     from clerk_sessions._sync import Clerk

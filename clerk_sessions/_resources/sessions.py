@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, cast
 
+import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.v import transform_error
 
@@ -29,8 +31,12 @@ __all__ = ["AsyncSessions", "SessionIterator"]
 
 _MAX_PAGE_SIZE = 500
 
-# Request bodies given as dicts are checked strictly, so a typo fails before any I/O.
-_request_converter = _serde.make_converter(detailed=True, forbid_extra_keys=True)
+
+@functools.cache
+def _request_converter() -> cattrs.Converter:
+    # Request bodies given as dicts are checked strictly, so a typo fails before any I/O.
+    # Built on the first such body, not at import: most programs never pass one.
+    return _serde.make_converter(detailed=True, forbid_extra_keys=True)
 
 
 def _request_body(value: object, cls: type[Any], what: str) -> Any:
@@ -42,7 +48,7 @@ def _request_body(value: object, cls: type[Any], what: str) -> Any:
     if "format_" in data and "format" not in data:  # the seed SDK's spelling
         data["format"] = data.pop("format_")
     try:
-        return _request_converter.structure(data, cls)
+        return _request_converter().structure(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
         problems = "; ".join(transform_error(exc, path=what))
         raise TypeError(f"invalid {what}: {problems}") from None

@@ -41,6 +41,7 @@ print(json.dumps({
     "asyncio_backend": isinstance(pool._network_backend, AsyncioBackend),
     "generated_decoder": getattr(hook, "_clerk_generated", False),
     "orjson": _serde._fast_loads is not None,
+    "httpx_cli_deferred": type(sys.modules["httpx._main"]).__name__ == "_StandIn",
     "own_portal_calls": portal_calls > 0,
     "answer": [session.id == stored["id"], session.user_id, session.status.value],
 }))
@@ -50,12 +51,14 @@ FAST = {
     "asyncio_backend": sys.version_info >= (3, 11),
     "generated_decoder": True,
     "orjson": importlib.util.find_spec("orjson") is not None,
+    "httpx_cli_deferred": True,
     "own_portal_calls": True,
 }
 STOCK = {
     "asyncio_backend": False,
     "generated_decoder": False,
     "orjson": False,
+    "httpx_cli_deferred": False,
     "own_portal_calls": False,
 }
 
