@@ -7,6 +7,7 @@ the benchmarks. Virtualenvs are made with uv for speed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,6 +33,12 @@ if _pyenv.is_dir():
 
 def _install_dev(session: nox.Session) -> None:
     session.install("-e", ".[dev]", OFFICIAL_SDK)
+
+
+def _dev_requirement(name: str) -> str:
+    """The dev extra's requirement for ``name``: one pin for every session that needs it."""
+    dev = nox.project.load_toml("pyproject.toml")["project"]["optional-dependencies"]["dev"]
+    return next(req for req in dev if re.match(rf"{re.escape(name)}\b(?![-_.])", req))
 
 
 def _ensure_redis_server(session: nox.Session) -> None:
@@ -140,7 +147,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install("ruff>=0.6")
+    session.install(_dev_requirement("ruff"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 

@@ -12,7 +12,30 @@ source text from the AST, so they stay exactly what the async code says.
     python scripts/gen_sync.py --check    # exit 1 with a diff when it is stale
 
 The output is passed through ``ruff`` (import sorting, then format), so it is exactly
-what the project's formatter would write.
+what the project's formatter would write. It must be the ruff that pyproject.toml's dev
+extra pins: ``--check`` compares whole texts, so a different formatter would call a
+fresh file stale. The script refuses to run with any other.
+
+Rules the async code must follow (each breach stops the script with a message):
+
+- Resources: every ``self.<attr> = Async<Name>(...)`` in ``AsyncClerk.__init__`` is a
+  resource. Its class becomes ``<Name>`` (the ``Async`` prefix dropped), reachable as
+  ``Clerk.<attr>``. Every other public ``self.<attr> = ...`` there becomes a plain
+  attribute copied from the portal's client (``server_url``, ``api_version``).
+- Methods: the public callables defined in a class body, in definition order (not
+  inherited ones), plus ``aclose``, ``__aenter__`` and ``__aexit__``, which become
+  ``close``, ``__enter__`` and ``__exit__``. Names starting with ``_`` are skipped.
+- An ``async def`` becomes a method that runs it on the portal
+  (``self._portal.call(...)``) and returns what it returns.
+- A plain ``def`` must return an async iterator: its return annotation is a plain name,
+  defined in the method's module, of a class with an ``async def __anext__`` whose return
+  annotation is the item type. The sync method returns ``Iterator[<item>]`` and pulls each
+  item through the portal (``self._portal.iterate(...)``). Any other plain ``def`` is
+  refused.
+- Parameters, defaults and annotations are copied as source text, docstrings verbatim.
+  Every name they use must be defined or imported at module level in the async module
+  (an import under ``if TYPE_CHECKING:`` counts): names in defaults are imported at run
+  time in ``_sync.py``, names only in annotations under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
@@ -22,6 +45,7 @@ import ast
 import builtins
 import difflib
 import inspect
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -30,6 +54,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "clerk_sessions" / "_sync.py"
+PYPROJECT = ROOT / "pyproject.toml"
 COMMAND = "python scripts/gen_sync.py"
 
 sys.path.insert(0, str(ROOT))
@@ -156,7 +181,7 @@ def call_arguments(args: ast.arguments) -> str:
     return ", ".join(parts)
 
 
-def signature_text(source: SourceModule, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+def signature_text(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     """The parameter list as written in the source (whitespace normalized by ruff later)."""
     return ast.unparse(fn.args)
 
@@ -227,7 +252,7 @@ def method_text(
 ) -> str:
     """One sync method. ``path`` leads from the `AsyncClerk` to the async object."""
     need_signature(imports, source, fn)
-    params = signature_text(source, fn)
+    params = signature_text(fn)
     doc = docstring(source, fn)
     forward = call_arguments(fn.args)
     if name == "__aenter__":
@@ -330,7 +355,7 @@ def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
     imports.runtime.add(("clerk_sessions._client", "AsyncClerk"))
     imports.runtime.add(("clerk_sessions._portal", "Portal"))
     forward = call_arguments(init.args)
-    body += f"    def __init__({signature_text(source, init)}) -> None:\n"
+    body += f"    def __init__({signature_text(init)}) -> None:\n"
     body += f"        self._portal = Portal(lambda: AsyncClerk({forward}))\n"
     for attr in plain_attributes(source, {a for a, _ in found}):
         body += f"        self.{attr} = self._portal.client.{attr}\n"
@@ -345,6 +370,29 @@ def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
         assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
         body += "\n" + method_text(imports, source, name, value, fn, "")
     return f"class Clerk:\n{body}"
+
+
+def pinned_ruff() -> str:
+    """The ruff version the dev extra pins (``"ruff==X",`` in pyproject.toml)."""
+    text = PYPROJECT.read_text(encoding="utf-8")
+    match = re.search(r'^\s*"ruff==([^"]+)",?\s*$', text, re.MULTILINE)
+    if match is None:
+        raise SystemExit("pyproject.toml's dev extra must pin ruff (ruff==X)")
+    return match.group(1)
+
+
+def check_ruff() -> None:
+    """Stop unless the ruff at hand is the pinned one: the output depends on it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "--version"], capture_output=True, text=True, check=False
+    )
+    found = result.stdout.split()[-1] if result.returncode == 0 and result.stdout else "none"
+    pinned = pinned_ruff()
+    if found != pinned:
+        raise SystemExit(
+            f"gen_sync formats with ruff {pinned} (pinned in pyproject.toml's dev extra), "
+            f"but this environment has {found}: pip install ruff=={pinned}"
+        )
 
 
 def ruff(args: list[str], text: str) -> str:
@@ -372,6 +420,7 @@ def generate() -> str:
     all_line = "__all__ = [" + ", ".join(f'"{n}"' for n in sorted(names)) + "]\n"
     text = HEADER + MODULE_DOC + "\n" + imports.render() + "\n" + all_line + "\n\n"
     text += "\n\n".join(classes)
+    check_ruff()
     text = ruff(["check", "--fix", "--exit-zero", "--quiet", "--select", "I"], text)
     return ruff(["format", "--quiet"], text)
 

@@ -3,17 +3,7 @@
 Startup cost matters (``--help`` and every test start a process), so this module imports
 only click; the SDK, rich, anyio and the fake are imported by the commands that use them.
 
-Exit codes (also in ``clerk-sessions --help``):
-
-- 0: done.
-- 1: failed: an API error, no answer, an invalid token, a bug. One line on stderr with
-  Clerk's error code and trace id (``--debug`` adds the traceback).
-- 2: usage: a bad option or argument, no secret key, a refused confirmation that needs
-  ``--yes``. Nothing was sent to Clerk.
-- 3: partial failure of a bulk command (``revoke``, ``revoke-all``): some sessions were
-  revoked and some were not; the failures are listed. When every id failed it is 1.
-- 130: interrupted (Ctrl-C), as shells report SIGINT. 141: stdout was closed early
-  (``| head``), as shells report SIGPIPE.
+Exit codes: see `clerk_sessions.cli._exits` (and ``clerk-sessions --help``).
 """
 
 from __future__ import annotations
@@ -27,19 +17,23 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from clerk_sessions.cli._exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    CommandError,
+)
+from clerk_sessions.models import QueryParamStatus
+
 if TYPE_CHECKING:
     from clerk_sessions import AsyncClerk, RateLimit
     from clerk_sessions.cli._output import Output
     from clerk_sessions.models import BulkRevokeResult
 
-__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "cli", "run"]
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
+__all__ = ["cli", "run"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -73,14 +67,6 @@ class State:
 
             self._output = Output(json_mode=self.json)
         return self._output
-
-
-class CommandError(Exception):
-    """A failure the command already explained: print the message, exit with the code."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class _Group(click.Group):
@@ -213,7 +199,7 @@ def parse_rate_limit(value: str) -> tuple[int, float]:
     return parsed
 
 
-_STATUSES = ("active", "revoked", "ended", "expired", "removed", "abandoned", "replaced")
+_STATUSES = tuple(status.value for status in QueryParamStatus)
 
 
 # ---------------------------------------------------------------------- commands
@@ -594,7 +580,7 @@ def demo_command(state: State) -> int:
     """The whole SDK in one command: no key, no network (runs a fake Clerk)."""
     from clerk_sessions.cli._demo import run_demo
 
-    return run_demo(state.output)
+    return run_demo()
 
 
 # ---------------------------------------------------------------------- the entry point

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from clerk_sessions.cli._app import EXIT_FAILURE, EXIT_OK
+from clerk_sessions.cli._exits import EXIT_FAILURE, EXIT_OK
 from clerk_sessions.cli._output import Output, sessions_table
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class _Steps:
         self.out.out.print(Text(f"   {text}"), soft_wrap=True)
 
 
-def run_demo(_out: Output) -> int:
+def run_demo() -> int:
     """Run the demo; return the exit code. Always for people: ``--json`` does not apply."""
     import anyio
 

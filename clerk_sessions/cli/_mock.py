@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from clerk_sessions.cli._app import EXIT_INTERRUPTED, EXIT_OK, CommandError
+from clerk_sessions.cli._exits import EXIT_INTERRUPTED, EXIT_OK, CommandError
 from clerk_sessions.cli._output import Output, sessions_table
 
 if TYPE_CHECKING:

@@ -323,7 +323,7 @@ def interrupted_demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseExcep
     """``demo`` raises whatever the test puts in the list."""
     raised: list[BaseException] = []
 
-    def run_demo(_out: object) -> int:
+    def run_demo() -> int:
         raise raised[0]
 
     monkeypatch.setattr(_demo, "run_demo", run_demo)

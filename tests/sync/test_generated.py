@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import inspect
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -67,6 +69,15 @@ def test_check_mode_prints_a_diff_and_the_command_when_stale(
 
 def test_check_mode_passes_on_the_committed_file() -> None:
     assert gen_sync().main(["--check"]) == 0
+
+
+def test_it_formats_only_with_the_pinned_ruff(monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = gen_sync()
+    installed = importlib.metadata.version("ruff")
+    assert generator.pinned_ruff() == installed
+    monkeypatch.setattr(generator, "pinned_ruff", lambda: "0.0.1")
+    with pytest.raises(SystemExit, match=rf"ruff 0\.0\.1 .* has {re.escape(installed)}: pip"):
+        generator.generate()
 
 
 @pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS, ids=["Clerk", "Sessions"])
