@@ -14,16 +14,8 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from clerk_sessions.cli._app import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_USAGE,
-    CommandError,
-    State,
-    cli,
-    output_options,
-    parse_rate_limit,
-)
+from clerk_sessions.cli._app import State, cli, output_options, parse_rate_limit
+from clerk_sessions.cli._exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 
 if TYPE_CHECKING:
     from clerk_sessions import AsyncClerk, RateLimit
