@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
+import warnings
 from collections.abc import Collection, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -13,9 +15,11 @@ import httpx
 from clerk_sessions import _serde
 from clerk_sessions._config import (
     DEFAULT_API_VERSION,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_RETRY_CONFIG,
     DEFAULT_SERVER_URL,
     UNSET,
+    BackoffStrategy,
     RetryConfig,
 )
 from clerk_sessions._errors import ConfigurationError
@@ -30,6 +34,21 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncClerk"]
 
+# A /jwks fetch sits in front of every cold authentication: it gets a short deadline of
+# its own (both attempts together) and one quick retry, so a JWKS outage fails requests
+# fast instead of holding each one for the full retry policy.
+_JWKS_DEADLINE_S = 5.0
+_JWKS_RETRY = RetryConfig(
+    backoff=BackoffStrategy(
+        initial_interval_ms=200,
+        max_interval_ms=200,
+        exponent=1.0,
+        max_elapsed_time_ms=int(_JWKS_DEADLINE_S * 1000),
+    ),
+    max_attempts=2,
+    max_retry_after_ms=1000,
+)
+
 
 def _secret_key(bearer_auth: str | None) -> str:
     key = bearer_auth if bearer_auth is not None else os.environ.get("CLERK_SECRET_KEY")
@@ -42,10 +61,18 @@ def _secret_key(bearer_auth: str | None) -> str:
         raise ConfigurationError(f"bearer_auth must be a string, got {type(key).__name__}")
     if key != key.strip() or any(ch in key for ch in "\r\n"):
         raise ConfigurationError("the secret key has whitespace around or inside it")
+    if not all("!" <= ch <= "~" for ch in key):
+        # Refused here, before any header is built: httpx's error for such a header
+        # would quote it, key and all. The key itself is never shown.
+        raise ConfigurationError(
+            "the secret key holds characters outside printable ASCII (a control "
+            "character, a non-ASCII letter or a space): copy it again from API Keys in "
+            "the Clerk Dashboard"
+        )
     return key
 
 
-def _server_url(server_url: str | None) -> str:
+def _server_url(server_url: str | None, *, over_network: bool) -> str:
     url = server_url or os.environ.get("CLERK_API_URL") or DEFAULT_SERVER_URL
     try:
         parsed = httpx.URL(url)
@@ -55,6 +82,13 @@ def _server_url(server_url: str | None) -> str:
         raise ConfigurationError(
             f"server_url must be an absolute http(s) URL such as {DEFAULT_SERVER_URL!r}, "
             f"got {url!r}"
+        )
+    if over_network and parsed.scheme == "http" and not _is_loopback(parsed.host):
+        warnings.warn(
+            f"server_url {url!r} is plain http:// to a host that is not this machine: "
+            "the secret key would travel in clear text with every request (use https://)",
+            UserWarning,
+            stacklevel=3,
         )
     return url
 
@@ -72,6 +106,21 @@ def _redis_module(rate_limit: object) -> Any:
             f"got {type(rate_limit).__name__}"
         )
     return redis
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _max_response_bytes(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"max_response_bytes must be a positive integer, got {value!r}")
+    return value
 
 
 def _timeout_ms(timeout_ms: int | None) -> int | None:
@@ -100,6 +149,8 @@ class AsyncClerk:
     :param api_version: sent as the ``Clerk-API-Version`` header.
     :param transport: an httpx transport for the client this SDK creates (for example
         ``httpx.ASGITransport`` or ``httpx.MockTransport`` in tests).
+    :param max_response_bytes: no answer is read past this many bytes (counted after
+        decompression); a longer one raises `SDKError`. Default 10 MiB.
     """
 
     def __init__(
@@ -113,6 +164,7 @@ class AsyncClerk:
         http_client: httpx.AsyncClient | None = None,
         api_version: str = DEFAULT_API_VERSION,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if retry_config is not None and not isinstance(retry_config, RetryConfig):
             raise ConfigurationError(
@@ -123,7 +175,13 @@ class AsyncClerk:
             raise ConfigurationError("pass either http_client or transport, not both")
         if not isinstance(api_version, str) or not api_version:
             raise ConfigurationError(f"api_version must be a non-empty string, got {api_version!r}")
-        self.server_url = _server_url(server_url).rstrip("/")
+        # An in-process transport (the testing fake, httpx.MockTransport) sends nothing
+        # over a network, so a plain http:// URL exposes nothing there.
+        over_network = isinstance(
+            transport if http_client is None else getattr(http_client, "_transport", None),
+            (httpx.AsyncHTTPTransport, type(None)),
+        )
+        self.server_url = _server_url(server_url, over_network=over_network).rstrip("/")
         self.api_version = api_version
         secret_key = _secret_key(bearer_auth)
         # A shared quota belongs to the instance: the limiter is bound to the key.
@@ -140,6 +198,7 @@ class AsyncClerk:
             shared_limit=shared_limit,
             http_client=http_client,
             transport=transport,
+            max_response_bytes=_max_response_bytes(max_response_bytes),
         )
         self.sessions = AsyncSessions(self._transport)
         self._verifier: TokenVerifier | None = None
@@ -164,10 +223,18 @@ class AsyncClerk:
         await self._transport.aclose()
 
     async def _fetch_jwks(self) -> Mapping[str, Any]:
-        """``GET /jwks``: the instance's public keys, for networkless verification."""
+        """``GET /jwks``: the instance's public keys, for networkless verification.
+
+        At most two attempts within `_JWKS_DEADLINE_S` in all (the verifier keeps the
+        last good keys when it fails)."""
         transport = self._transport
         data: Mapping[str, Any] = await transport.request(
-            "GET", transport.url("/jwks"), _serde.loads, replay_safe=True, retries=UNSET
+            "GET",
+            transport.url("/jwks"),
+            _serde.loads,
+            replay_safe=True,
+            retries=None if transport.policy(UNSET) is None else _JWKS_RETRY,
+            deadline_s=_JWKS_DEADLINE_S,
         )
         return data
 

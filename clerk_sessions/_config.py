@@ -16,6 +16,8 @@ DEFAULT_API_VERSION: Final = "2026-05-12"
 # `verify` was removed in 2025-04-10; this is the last version that still has it.
 VERIFY_API_VERSION: Final = "2025-03-12"
 DEFAULT_TIMEOUT_MS: Final = 30_000
+# Clerk's largest answer, a page of 500 sessions, is well under 1 MiB.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
 
 #: The environment variable that turns the fast paths off, for bisecting an oddity.
 NO_FAST_PATHS_ENV: Final = "CLERK_SESSIONS_NO_FAST_PATHS"

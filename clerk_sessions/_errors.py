@@ -23,6 +23,11 @@ Hierarchy::
 
 Messages are one readable line. The secret key never appears in any of them: errors
 keep the *response* headers only, never the request's.
+
+Every exception survives ``pickle`` and ``copy.copy`` with its attributes (Celery,
+multiprocessing and job stores move them between processes): the keyword-only
+constructors cannot be called again from ``args``, so `ClerkSessionsError.__reduce__`
+rebuilds an instance from its message and attributes instead.
 """
 
 from __future__ import annotations
@@ -59,8 +64,20 @@ __all__ = [
 _BODY_EXCERPT_CHARS = 200
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """Unpickle an SDK exception without calling its constructor (see the module doc)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    return exc
+
+
 class ClerkSessionsError(Exception):
     """Base class of every error raised by clerk-sessions."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default would call type(self)(*self.args), which keyword-only constructors
+        # refuse; the attributes travel as the instance's state instead.
+        return (_rebuild, (type(self), self.args), self.__dict__ or None)
 
 
 class ConfigurationError(ClerkSessionsError, ValueError):
@@ -207,10 +224,13 @@ class APIConnectionError(ClerkSessionsError):
 
     ``request_sent`` is False when the request cannot have reached the server (the
     connection was never made), which makes even a non-idempotent request safe to repeat.
+    ``retryable`` is False when trying again cannot help (the request itself broke the
+    HTTP protocol, for example a header value with a control character).
     """
 
-    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+    def __init__(self, message: str, *, request_sent: bool = True, retryable: bool = True) -> None:
         self.request_sent = request_sent
+        self.retryable = retryable
         super().__init__(message)
 
 
@@ -232,6 +252,12 @@ class ResponseValidationError(ClerkSessionsError):
         shown = "; ".join(self.errors[:3])
         more = f" (+{len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
         super().__init__(f"response did not match the expected schema: {shown}{more}")
+
+
+class AnswerMismatch(Exception):
+    """Raised by a decoder when a well-formed answer is not the one asked for (another
+    session's id): the transport then closes that connection and raises `SDKError`.
+    Never leaves the SDK."""
 
 
 class TokenVerificationError(ClerkSessionsError):
@@ -287,11 +313,20 @@ def _reason_phrase(status: int) -> str:
     return _REASONS.get(status, "HTTP error")
 
 
+def _text(value: object) -> str:
+    # Only scalars are shown: str() of a list nested hundreds deep raises RecursionError.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return json.dumps(value)
+    return ""
+
+
 def _parse_clerk_errors(body: bytes) -> tuple[list[ClerkError], str | None] | None:
     """Clerk's error JSON, or None when the body is anything else."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # garbage, too deep, or too many digits
         return None
     if not isinstance(data, dict):
         return None
@@ -307,9 +342,9 @@ def _parse_clerk_errors(body: bytes) -> tuple[list[ClerkError], str | None] | No
         meta = item.get("meta")
         errors.append(
             ClerkError(
-                message=str(item.get("message", "")),
-                long_message=str(item.get("long_message", "")),
-                code=str(item.get("code", "")),
+                message=_text(item.get("message")),
+                long_message=_text(item.get("long_message")),
+                code=_text(item.get("code")),
                 meta=cast("dict[str, Any]", meta) if isinstance(meta, dict) else None,
             )
         )

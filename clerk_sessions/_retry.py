@@ -4,6 +4,9 @@ A `RetryConfig` becomes a `RetryPolicy` once per client (and once per distinct p
 override). The first attempt of every request runs without any retry machinery; only a
 retryable failure enters tenacity, which replays that failure as its own first attempt so
 its attempt count and backoff are exact.
+
+Time is counted from the start of the first attempt: ``max_elapsed_time_ms`` bounds the
+whole call, and each retry is handed what is left of it as its deadline.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +32,8 @@ logger = logging.getLogger("clerk_sessions")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]
+# An attempt, given the seconds left of the policy's budget (None: the first attempt).
+Attempt = Callable[[float | None], Awaitable[T]]
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -62,12 +68,14 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 class RetryPolicy:
     """A `RetryConfig` made ready to run."""
 
-    __slots__ = ("_cap_s", "_random", "config")
+    __slots__ = ("_random", "clock", "config", "pause_cap_s")
 
     def __init__(self, config: RetryConfig, *, rng: random.Random | None = None) -> None:
         self.config = config
-        self._cap_s = config.max_retry_after_ms / 1000
+        #: The longest Retry-After waited for, and the longest a 429 pauses the limiter.
+        self.pause_cap_s = config.max_retry_after_ms / 1000
         self._random = rng or random.Random()
+        self.clock: Callable[[], float] = time.monotonic
 
     def should_retry(self, exc: BaseException, replay_safe: bool) -> bool:
         """Whether ``exc`` is worth another attempt.
@@ -76,14 +84,14 @@ class RetryPolicy:
         ``refresh``): it is repeated only when it cannot have reached the server.
         """
         if isinstance(exc, APIConnectionError):
-            if not self.config.retry_connection_errors:
+            if not (self.config.retry_connection_errors and exc.retryable):
                 return False
             return replay_safe or not exc.request_sent
         status = getattr(exc, "status_code", None)
         if not isinstance(exc, ClerkSessionsError) or not isinstance(status, int):
             return False
         retry_after: float | None = getattr(exc, "retry_after", None)
-        if retry_after is not None and retry_after > self._cap_s:
+        if retry_after is not None and retry_after > self.pause_cap_s:
             # Not worth waiting for here: raise it, with `retry_after`, to the caller.
             return False
         if status == 429:
@@ -103,40 +111,46 @@ class RetryPolicy:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         assert state.outcome is not None
         retry_after: float | None = getattr(state.outcome.exception(), "retry_after", None)
-        if retry_after is not None:
-            return retry_after
-        return self.backoff_s(state.attempt_number)
+        if retry_after is None:
+            return self.backoff_s(state.attempt_number)
+        if retry_after <= 0:
+            # "Retry-After: 0" (or a date in the past) from every server of a struggling
+            # fleet must not turn into a burst of immediate retries.
+            return self.backoff_s(1)
+        return retry_after
 
-    def _stop(self, state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= self.config.max_attempts:
-            return True
-        spent = max(state.seconds_since_start or 0.0, state.idle_for)
-        return (spent + state.upcoming_sleep) * 1000 > self.config.backoff.max_elapsed_time_ms
-
-    async def run(
-        self, attempt: Callable[[], Awaitable[T]], *, replay_safe: bool, sleep: Sleep
-    ) -> T:
+    async def run(self, attempt: Attempt[T], *, replay_safe: bool, sleep: Sleep) -> T:
         """Run ``attempt`` until it succeeds or the policy gives up (then its last error
-        is raised as is)."""
+        is raised as is). Each retry gets the seconds left of ``max_elapsed_time_ms``,
+        counted from the start of the first attempt."""
+        started = self.clock()
         try:
-            return await attempt()
+            return await attempt(None)
         except ClerkSessionsError as exc:
             if self.config.strategy == "none" or not self.should_retry(exc, replay_safe):
                 raise
             first_failure: ClerkSessionsError | None = exc
+        budget_s = self.config.backoff.max_elapsed_time_ms / 1000
 
         async def replay_then_attempt() -> T:
             nonlocal first_failure
             if first_failure is not None:
                 failure, first_failure = first_failure, None
                 raise failure
-            return await attempt()
+            return await attempt(budget_s - (self.clock() - started))
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= self.config.max_attempts:
+                return True
+            # idle_for: the waits so far, which an injected sleep does not spend.
+            spent = max(self.clock() - started, state.idle_for)
+            return spent + state.upcoming_sleep >= budget_s
 
         import tenacity
 
         retrying = tenacity.AsyncRetrying(
             sleep=sleep,
-            stop=self._stop,
+            stop=stop,
             wait=self._wait,
             retry=tenacity.retry_if_exception(lambda e: self.should_retry(e, replay_safe)),
             before_sleep=_log_retry,

@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clerk_sessions._client import AsyncClerk
-from clerk_sessions._config import DEFAULT_API_VERSION, DEFAULT_RETRY_CONFIG, UNSET
+from clerk_sessions._config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RETRY_CONFIG,
+    UNSET,
+)
 from clerk_sessions._portal import Portal
 
 if TYPE_CHECKING:
@@ -62,6 +67,8 @@ class Clerk:
     :param api_version: sent as the ``Clerk-API-Version`` header.
     :param transport: an httpx transport for the client this SDK creates (for example
         ``httpx.ASGITransport`` or ``httpx.MockTransport`` in tests).
+    :param max_response_bytes: no answer is read past this many bytes (counted after
+        decompression); a longer one raises `SDKError`. Default 10 MiB.
     """
 
     def __init__(
@@ -75,6 +82,7 @@ class Clerk:
         http_client: httpx.AsyncClient | None = None,
         api_version: str = DEFAULT_API_VERSION,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._portal = Portal(
             lambda: AsyncClerk(
@@ -86,6 +94,7 @@ class Clerk:
                 http_client=http_client,
                 api_version=api_version,
                 transport=transport,
+                max_response_bytes=max_response_bytes,
             )
         )
         self.server_url = self._portal.client.server_url
@@ -243,6 +252,9 @@ class Sessions:
 
         ``async for session in clerk.sessions.iterate(user_id=...)``. Nothing is fetched
         until the first item is asked for, and stopping early leaves nothing running.
+        Each session is yielded once, even if shifting pages show it twice, and the
+        iteration ends at a page that brings no session not seen before (so a server
+        that ignores ``offset`` cannot make it loop).
         """
         return self._portal.iterate(
             self._portal.client.sessions.iterate(
@@ -398,9 +410,14 @@ class Sessions:
 
         Returns a `BulkRevokeResult` holding every distinct id exactly once: in
         ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
-        the typed error its last attempt raised, once its retries ran out). A session
+        the exception its last attempt raised, once its retries ran out). A session
         that was already revoked counts as revoked; so does one that had already ended
         (the API answers the revoke with the session unchanged: it is signed out).
+
+        Any exception one id raises is that id's failure, and the others go on. A
+        failure is kept compact: without its traceback, chained exceptions or response
+        body (``.body`` is empty), so 20,000 failures take a few MB and the result can be
+        pickled.
 
         ``on_progress(done, total)`` is called after each id finishes; ``total`` is the
         number of distinct ids for a collection, None for an iterator.

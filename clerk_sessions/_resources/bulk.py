@@ -7,6 +7,10 @@ concurrency whatever the number of ids; what grows with the ids is only what the
 asked for (the result maps) and, for inputs that are not collections, the set of ids
 already seen, which "never revoke an id twice" needs.
 
+Ledger: a failure is kept compact, without its traceback, chained causes or body (a
+traceback holds every frame of the failed call, about 15 KB an id), so a job of many
+failures stays small and its result can be pickled.
+
 Quota: nothing here counts requests. Every attempt goes through the client's transport,
 which waits on the client's `RateLimit` (shared with every other call of the client) and
 pauses it on a 429, so all workers hold until the ``Retry-After``, not only the one that
@@ -21,7 +25,12 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from clerk_sessions._config import RetryConfig, Unset
-from clerk_sessions._errors import ClerkErrors, ClerkSessionsError
+from clerk_sessions._errors import (
+    ClerkErrors,
+    ClerkSessionsError,
+    ResponseValidationError,
+    SDKError,
+)
 from clerk_sessions.models import BulkRevokeResult, QueryParamStatus, Session, SessionStatus
 
 if TYPE_CHECKING:
@@ -63,6 +72,17 @@ def check_progress(on_progress: object) -> None:
 
 def _not_an_id(item: object, where: str) -> TypeError:
     return TypeError(f"session ids must be strings, got {type(item).__name__} at {where}")
+
+
+def _compact(exc: Exception) -> Exception:
+    """``exc`` as the ledger keeps it: its type, message and attributes, minus the
+    traceback, the chained exceptions and the response body."""
+    exc.__traceback__ = None
+    exc.__cause__ = None
+    exc.__context__ = None
+    if isinstance(exc, (ClerkErrors, SDKError, ResponseValidationError)):
+        exc.body = b""
+    return exc
 
 
 def _attach(exc: BaseException, result: BulkRevokeResult) -> None:
@@ -186,14 +206,10 @@ class _Run:
     async def revoke_one(self, session_id: str) -> None:
         try:
             session = await revoke_one(self.sessions, session_id, retries=self.retries)
-        except (ClerkSessionsError, ValueError) as exc:
-            # ValueError: an id that cannot be a path segment ("", ".", "..").
-            self.failed[session_id] = exc
         except Exception as exc:
-            # Not an API outcome but a bug or an unexpected library error: account for
-            # the id, then stop the run rather than fail every remaining id the same way.
-            self.failed[session_id] = exc
-            self.stop(exc)
+            # Whatever one id raised (an API error, a bad id, a parser's or a library's
+            # exception) is that id's outcome; the others still get their turn.
+            self.failed[session_id] = _compact(exc)
         else:
             self.revoked[session_id] = session
         self.progress()

@@ -13,7 +13,7 @@ from cattrs.v import transform_error
 
 from clerk_sessions import _serde
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
-from clerk_sessions._errors import GoneError
+from clerk_sessions._errors import AnswerMismatch, GoneError
 from clerk_sessions._resources import bulk
 from clerk_sessions._transport import Transport, path_segment
 from clerk_sessions.models import (
@@ -86,6 +86,25 @@ def _expires_body(expires_in_seconds: float | None) -> dict[str, int] | None:
         raise ValueError(f"expires_in_seconds must be finite, got {expires_in_seconds!r}")
     # The API takes whole seconds; the seed's examples pass floats such as 6005.84.
     return {"expires_in_seconds": round(expires_in_seconds)}
+
+
+def _decode_session_for(session_id: str) -> Callable[[bytes], Session]:
+    """A decoder that also checks the answer is for ``session_id``.
+
+    A connection that got out of step (a proxy that mixed up answers, a request
+    smuggled in front of ours) would otherwise hand over another session as this one.
+    """
+
+    def decode(body: bytes) -> Session:
+        session = _serde.decode_session(body)
+        if session.id != session_id:
+            raise AnswerMismatch(
+                f"asked for session {session_id!r} but the answer is for {session.id!r}; "
+                "the connection that carried it is out of step and was closed"
+            )
+        return session
+
+    return decode
 
 
 def _decode_list(body: bytes) -> list[Session]:
@@ -199,6 +218,9 @@ class AsyncSessions:
 
         ``async for session in clerk.sessions.iterate(user_id=...)``. Nothing is fetched
         until the first item is asked for, and stopping early leaves nothing running.
+        Each session is yielded once, even if shifting pages show it twice, and the
+        iteration ends at a page that brings no session not seen before (so a server
+        that ignores ``offset`` cannot make it loop).
         """
         size = _int_param("page_size", page_size, 1)
         if size is None or size > _MAX_PAGE_SIZE:
@@ -254,7 +276,7 @@ class AsyncSessions:
         return await self._transport.request(
             "GET",
             self._session_url(session_id),
-            _serde.decode_session,
+            _decode_session_for(session_id),
             replay_safe=True,
             retries=retries,
         )
@@ -271,7 +293,7 @@ class AsyncSessions:
         return await self._transport.request(
             "POST",
             self._session_url(session_id, "/revoke"),
-            _serde.decode_session,
+            _decode_session_for(session_id),
             replay_safe=True,
             retries=retries,
         )
@@ -302,7 +324,7 @@ class AsyncSessions:
             return await self._transport.request(
                 "POST",
                 self._session_url(session_id, "/verify"),
-                _serde.decode_session,
+                _decode_session_for(session_id),
                 replay_safe=True,
                 retries=retries,
                 json_body=None if token is None else {"token": token},
@@ -426,9 +448,14 @@ class AsyncSessions:
 
         Returns a `BulkRevokeResult` holding every distinct id exactly once: in
         ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
-        the typed error its last attempt raised, once its retries ran out). A session
+        the exception its last attempt raised, once its retries ran out). A session
         that was already revoked counts as revoked; so does one that had already ended
         (the API answers the revoke with the session unchanged: it is signed out).
+
+        Any exception one id raises is that id's failure, and the others go on. A
+        failure is kept compact: without its traceback, chained exceptions or response
+        body (``.body`` is empty), so 20,000 failures take a few MB and the result can be
+        pickled.
 
         ``on_progress(done, total)`` is called after each id finishes; ``total`` is the
         number of distinct ids for a collection, None for an iterator.
@@ -488,7 +515,8 @@ class SessionIterator:
     """An async iterator over every matching session, one page request at a time.
 
     Holds no open response between pages, so stopping early (``break``) needs no cleanup;
-    ``aclose()`` and ``async with`` are there for symmetry with async generators.
+    ``aclose()`` and ``async with`` are there for symmetry with async generators. Keeps
+    the ids it has yielded, to skip repeats and to stop on a page of nothing new.
     """
 
     def __init__(
@@ -508,6 +536,7 @@ class SessionIterator:
         self._offset = 0
         self._buffer: list[Session] = []
         self._exhausted = False
+        self._seen: set[str] = set()
 
     def __aiter__(self) -> AsyncIterator[Session]:
         return self
@@ -527,9 +556,17 @@ class SessionIterator:
                 page.total_count is not None and self._offset >= page.total_count
             ):
                 self._exhausted = True
-            self._buffer = page.data[::-1]
-            if not self._buffer:
+            fresh: list[Session] = []
+            for session in page.data:
+                if session.id not in self._seen:
+                    self._seen.add(session.id)
+                    fresh.append(session)
+            if not fresh:
+                # Nothing new: the end, or a server that ignores offset.
+                self._exhausted = True
                 raise StopAsyncIteration
+            fresh.reverse()
+            self._buffer = fresh
         return self._buffer.pop()
 
     async def aclose(self) -> None:

@@ -13,7 +13,7 @@ from clerk_sessions import AsyncClerk, RetryConfig
 SECRET = "sk_test_core_0123456789"
 
 
-def session_json(session_id: str = "sess_123", **overrides: Any) -> dict[str, Any]:
+def session_json(session_id: str = "sess_1", **overrides: Any) -> dict[str, Any]:
     """A session as the API sends it, with every documented field."""
     data: dict[str, Any] = {
         "object": "session",

@@ -23,7 +23,7 @@ async def test_verify_warns_and_is_sent_with_the_last_api_version_that_has_it() 
     assert (request.method, request.url.path) == ("POST", "/v1/sessions/sess_1/verify")
     assert request.headers["clerk-api-version"] == "2025-03-12"
     assert script.body() == {"token": "a.b.c"}
-    assert session.id == "sess_123"
+    assert session.id == "sess_1"
 
 
 async def test_verify_without_token_sends_no_body() -> None:

@@ -21,7 +21,7 @@ TOKEN = {"object": "token", "jwt": "a.b.c"}
 async def test_every_request_carries_auth_accept_version_and_user_agent() -> None:
     script = Script([ok(session_json())])
     clerk, _ = make_client(script, api_version="2025-11-10")
-    await clerk.sessions.get("sess_123")
+    await clerk.sessions.get("sess_1")
     headers = script.requests[0].headers
     assert headers["authorization"] == f"Bearer {SECRET}"
     assert headers["accept"] == "application/json"
@@ -33,7 +33,7 @@ async def test_every_request_carries_auth_accept_version_and_user_agent() -> Non
 async def test_default_api_version_is_the_newest_spec() -> None:
     script = Script([ok(session_json())])
     clerk, _ = make_client(script)
-    await clerk.sessions.get("sess_123")
+    await clerk.sessions.get("sess_1")
     assert script.requests[0].headers["clerk-api-version"] == "2026-05-12"
 
 
@@ -55,7 +55,7 @@ async def test_cookies_the_server_sets_are_neither_kept_nor_sent_back() -> None:
     script = Script([ok(session_json(), headers=cookie)])
     clerk, _ = make_client(script)
     await clerk.sessions.get("sess_1")
-    await clerk.sessions.get("sess_2")
+    await clerk.sessions.get("sess_1")
     assert "cookie" not in script.requests[1].headers
     assert len(clerk._transport.client.cookies) == 0
     with pytest.raises(TypeError, match="keeps no cookies"):
@@ -68,7 +68,7 @@ async def test_a_users_http_client_keeps_its_own_cookie_jar() -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
         clerk = clerk_sessions.AsyncClerk(SECRET, server_url="https://x.test/v1", http_client=http)
         await clerk.sessions.get("sess_1")
-        await clerk.sessions.get("sess_2")
+        await clerk.sessions.get("sess_1")
     assert script.requests[1].headers["cookie"] == "pref=1"
 
 
@@ -98,7 +98,7 @@ async def test_list_sends_only_given_query_parameters(
     assert request.url.path == "/v1/sessions"
     assert request.url.query.decode() == query
     assert request.content == b""
-    assert [s.id for s in result] == ["sess_123"]
+    assert [s.id for s in result] == ["sess_1"]
 
 
 async def test_list_page_asks_for_the_paginated_shape() -> None:
@@ -107,7 +107,7 @@ async def test_list_page_asks_for_the_paginated_shape() -> None:
     page = await clerk.sessions.list_page(user_id="user_1", limit=1)
     assert script.requests[0].url.query.decode() == "user_id=user_1&paginated=true&limit=1"
     assert page.total_count == 41
-    assert [s.id for s in page.data] == ["sess_123"]
+    assert [s.id for s in page.data] == ["sess_1"]
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ async def test_refresh_without_required_fields_fails_before_any_io() -> None:
 async def test_path_parameters_are_one_percent_encoded_segment(
     session_id: str, raw_path: bytes
 ) -> None:
-    script = Script([ok(session_json())])
+    script = Script([ok(session_json(session_id))])
     clerk, _ = make_client(script)
     await clerk.sessions.get(session_id)
     assert script.requests[0].url.raw_path == raw_path
