@@ -9,6 +9,7 @@ the client under test runs on asyncio, trio or the sync facade's portal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -156,10 +157,8 @@ class HostileServer:
         self._listener.close()
         with self._lock:
             for sock in self._socks:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self._acceptor.join(5)
         for thread in self._threads:
             thread.join(5)

@@ -61,7 +61,8 @@ def endless_chunked(status: int = 200) -> object:
 def huge_content_length(conn: Conn) -> None:
     if conn.read_request() is None:
         return
-    conn.send(response_head(200, {"Content-Type": "application/json", "Content-Length": str(10**12)}))
+    head = {"Content-Type": "application/json", "Content-Length": str(10**12)}
+    conn.send(response_head(200, head))
     endless(conn, b" " * 65536, limit_bytes=BACKSTOP)
 
 
