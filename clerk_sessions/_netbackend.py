@@ -399,3 +399,9 @@ def default_backend() -> httpcore.AsyncNetworkBackend | None:
     if sys.version_info < (3, 11):  # pragma: no cover - tested on 3.10, measured on 3.11
         return None
     return AsyncioBackend()
+
+
+def is_own_stream(stream: object) -> bool:
+    """Whether ``stream`` is one of this backend's (whose ``aclose`` never suspends and
+    whose pool check sees the close at once)."""
+    return isinstance(stream, _Stream)

@@ -14,9 +14,11 @@ abandoned (its connection closed) once it passes ``max_response_bytes``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import random
+import socket
 import ssl
 import sys
 import time
@@ -45,6 +47,7 @@ from clerk_sessions._errors import (
     error_from_response,
 )
 from clerk_sessions._httpclient import build_client
+from clerk_sessions._netbackend import is_own_stream
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
 from clerk_sessions._version import __version__
@@ -191,12 +194,23 @@ async def _read_body(response: httpx.Response, limit: int) -> bytes:
 async def _discard_connection(response: httpx.Response) -> None:
     """Close the connection that carried ``response``, so the pool never reuses it.
 
-    Used when an answer shows the connection is out of step with its requests; the pool
-    sees a closed stream as one the server closed, and drops it.
+    Used when an answer shows the connection is out of step with its requests. The
+    connection sits idle in the pool by now; it must look to the pool's next check like
+    one the server closed. Our asyncio backend's streams close at once and say so.
+    Others (httpcore's anyio and trio streams) ask the kernel whether an idle socket is
+    readable, and trio's refuses to look at a closed one: shutting the socket down makes
+    it read as closed for both, and the pool then closes it properly.
     """
     stream = response.extensions.get("network_stream")
-    if stream is not None:
+    if stream is None:
+        return
+    if is_own_stream(stream):
         await stream.aclose()
+        return
+    sock = stream.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _query_value(value: object) -> str:

@@ -7,9 +7,10 @@ concurrency whatever the number of ids; what grows with the ids is only what the
 asked for (the result maps) and, for inputs that are not collections, the set of ids
 already seen, which "never revoke an id twice" needs.
 
-Ledger: a failure is kept compact, without its traceback, chained causes or body (a
-traceback holds every frame of the failed call, about 15 KB an id), so a job of many
-failures stays small and its result can be pickled.
+Ledger: a failure is kept compact, without its traceback, chained causes, or the
+response's body and headers (a traceback holds every frame of the failed call: with
+them a failure cost about 15 KB), so a job of many failures stays small and its result
+can be pickled.
 
 Quota: nothing here counts requests. Every attempt goes through the client's transport,
 which waits on the client's `RateLimit` (shared with every other call of the client) and
@@ -76,10 +77,13 @@ def _not_an_id(item: object, where: str) -> TypeError:
 
 def _compact(exc: Exception) -> Exception:
     """``exc`` as the ledger keeps it: its type, message and attributes, minus the
-    traceback, the chained exceptions and the response body."""
+    traceback, the chained exceptions and the response's body and headers (a CDN's
+    headers alone are about 2 KB; ``clerk_trace_id`` and ``retry_after`` stay)."""
     exc.__traceback__ = None
     exc.__cause__ = None
     exc.__context__ = None
+    if isinstance(exc, (ClerkErrors, SDKError)):
+        exc.headers = {}
     if isinstance(exc, (ClerkErrors, SDKError, ResponseValidationError)):
         exc.body = b""
     return exc
