@@ -35,6 +35,7 @@ import sniffio
 from clerk_sessions._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT_MS,
+    FAST_PATHS,
     UNSET,
     RetryConfig,
     Unset,
@@ -78,9 +79,10 @@ _INFLATE_WBITS = zlib.MAX_WBITS | 32
 # How much of a too-large answer is kept on the error, to show what it was.
 _EXCERPT_BYTES = 1024
 # asyncio's own timeout is a single timer; anyio's cancel scope costs twice as much per
-# call, and is needed only on trio (and on 3.10, which lacks asyncio.timeout).
+# call, and is needed only on trio (and on 3.10, which lacks asyncio.timeout). A fast
+# path, so CLERK_SESSIONS_NO_FAST_PATHS turns it off.
 _asyncio_timeout: Callable[[float], AbstractAsyncContextManager[None]] | None
-if sys.version_info >= (3, 11):
+if sys.version_info >= (3, 11) and FAST_PATHS:
     _asyncio_timeout = asyncio.timeout
 else:  # pragma: no cover - the coverage run is on 3.11
     _asyncio_timeout = None

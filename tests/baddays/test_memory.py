@@ -5,12 +5,14 @@ connection is not reused."""
 from __future__ import annotations
 
 import functools
+import json
 import zlib
 from collections.abc import Iterator
 
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
+from tests.core._support import session_json
 from tests.verification.conftest import mint
 
 from ._hostile import (
@@ -139,12 +141,9 @@ async def test_a_well_formed_gzip_answer_is_decoded(server: HostileServer) -> No
     def handler(conn: Conn) -> None:
         while (request := conn.read_request()) is not None:
             assert "gzip" in request.headers["accept-encoding"]
-            body = zlib.compress(
-                b'{"object":"session","id":"%s","user_id":"u","client_id":"c","status":'
-                b'"active","last_active_at":1,"expire_at":2,"abandon_at":3,'
-                b'"updated_at":4,"created_at":5}' % request.session_id.encode(),
-                wbits=zlib.MAX_WBITS | 16,
-            )
+            packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+            session = json.dumps(session_json(request.session_id)).encode()
+            body = packer.compress(session) + packer.flush()
             head = {
                 "Content-Type": "application/json",
                 "Content-Encoding": "gzip",

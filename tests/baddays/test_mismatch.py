@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import httpx
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
@@ -52,3 +53,12 @@ def test_the_sync_client_refuses_it_too(server: HostileServer) -> None:
             clerk.sessions.get("sess_MINE")
         assert clerk.sessions.get("sess_MINE").id == "sess_MINE"
     assert server.connections == 2
+
+
+@pytest.mark.parametrize("operation", ["get", "revoke"])
+async def test_an_in_process_transport_gets_the_same_check(operation: str) -> None:
+    # No connection to drop here (httpx.MockTransport): the answer is still refused.
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=session_json("b")))
+    async with AsyncClerk(SECRET, transport=transport) as clerk:
+        with pytest.raises(errors.SDKError, match="asked for session 'a'"):
+            await getattr(clerk.sessions, operation)("a")
