@@ -42,11 +42,12 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import sniffio
 
-from clerk_sessions._errors import ClerkSessionsError, ConfigurationError
+from clerk_sessions._errors import ConfigurationError
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
     JobInfo,
+    JobStoreError,
     outcome_from_json,
     outcome_to_json,
 )
@@ -64,14 +65,10 @@ except ImportError as exc:  # pragma: no cover - the extra is installed wherever
         'the Redis job store needs the redis extra: pip install "clerk-sessions[redis]"'
     ) from exc
 
-__all__ = ["JobStoreError", "RedisStore"]
+__all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
 _Redis: TypeAlias = "coredis.Redis[bytes]"
-
-
-class JobStoreError(ClerkSessionsError):
-    """The job store failed: unreachable for too long, or it refused an operation."""
 
 
 # How long every method keeps retrying while the server is unreachable (killed,

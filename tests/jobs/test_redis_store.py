@@ -15,8 +15,8 @@ import coredis
 import pytest
 
 from clerk_sessions.errors import ConfigurationError
-from clerk_sessions.jobs import _redis_store
-from clerk_sessions.jobs._redis_store import JobStoreError, RedisStore
+from clerk_sessions.jobs import JobStoreError, _redis_store
+from clerk_sessions.jobs._redis_store import RedisStore
 from clerk_sessions.jobs._store import Claim, ItemKind
 from clerk_sessions.models import CONNECTION_ERROR_CODE, ItemOutcome
 from tests._redis import RedisServer
