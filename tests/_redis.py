@@ -44,11 +44,16 @@ def _ping(port: int, timeout: float) -> bool:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; ``url`` is what clients connect to."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, *, persistent: bool = False
+    ) -> None:
+        """``persistent``: an append-only file synced at every write, so a server killed
+        and restarted comes back with its data (as a production one configured for it)."""
         if REDIS_SERVER is None:
             raise RuntimeError(MISSING)
         self.directory = directory
         self.port = port or _free_port()
+        self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +72,11 @@ class RedisServer:
                     "--bind", "127.0.0.1",
                     "--port", str(self.port),
                     "--save", "",
-                    "--appendonly", "no",
+                    *(
+                        ("--appendonly", "yes", "--appendfsync", "always")
+                        if self.persistent
+                        else ("--appendonly", "no")
+                    ),
                     "--dir", str(self.directory),
                     "--logfile", str(self.directory / "redis.log"),
                 ],
@@ -96,7 +105,8 @@ class RedisServer:
     _restarting = False
 
     def restart(self, timeout: float = 10.0) -> RedisServer:
-        """Start a server that was killed, on the same port, with empty memory."""
+        """Start a server that was killed, on the same port: empty, or with the data it
+        had if it is ``persistent``."""
         self._restarting = True
         try:
             return self.start(timeout)
