@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from clerk_sessions.cli._output import Output
     from clerk_sessions.jobs import RevocationJob
     from clerk_sessions.models import ItemOutcome, JobStatus
+    from clerk_sessions.redis import RedisRateLimit
 
 __all__ = ["EXIT_CONFIGURATION", "default_quota", "job_group"]
 
@@ -31,6 +32,9 @@ _T = TypeVar("_T")
 
 # Lines of an id file read per trip to a worker thread.
 _READ_LINES = 2_000
+# The share of the quota that `--share` gives to the job workers (one for all jobs: they
+# compete with the rest of the instance's traffic, not with each other).
+_SHARE_NAME = "revocation-jobs"
 # Failed items listed in the table for people (--json lists them all).
 _MAX_FAILED_ROWS = 50
 
@@ -179,7 +183,9 @@ def _outcome_json(item: str, outcome: ItemOutcome) -> dict[str, Any]:
     return data
 
 
-def _client(state: State, quota: tuple[int, float] | None, redis_quota: str | None) -> AsyncClerk:
+def _client(
+    state: State, quota: tuple[int, float] | None, redis_quota: str | None, share: int | None
+) -> AsyncClerk:
     """The client a worker revokes with, on the quota the options ask for."""
     from clerk_sessions import AsyncClerk, RateLimit
     from clerk_sessions.errors import ConfigurationError
@@ -188,10 +194,12 @@ def _client(state: State, quota: tuple[int, float] | None, redis_quota: str | No
         raise CommandError(
             "no Clerk secret key: set CLERK_SECRET_KEY (or pass --secret-key)", EXIT_CONFIGURATION
         )
+    if share is not None and redis_quota is None:
+        raise CommandError("--share takes a part of a --redis-quota: pass both", EXIT_USAGE)
     numbers = quota or default_quota(state.secret_key)
-    limiter: RateLimit | Any = None
+    limiter: RateLimit | RedisRateLimit | None = None
     if redis_quota is not None:
-        limiter = _redis_quota(redis_quota, numbers)
+        limiter = _redis_quota(redis_quota, numbers, share)
     elif quota is not None:
         limiter = RateLimit(*numbers)
     try:
@@ -200,20 +208,24 @@ def _client(state: State, quota: tuple[int, float] | None, redis_quota: str | No
         raise CommandError(str(exc), EXIT_CONFIGURATION) from None
 
 
-def _redis_quota(url: str, numbers: tuple[int, float]) -> Any:
-    import importlib
-
+def _redis_quota(url: str, numbers: tuple[int, float], share: int | None) -> RedisRateLimit:
     try:
-        redis_module = importlib.import_module("clerk_sessions.redis")
+        from clerk_sessions.redis import RedisRateLimit
     except ImportError as exc:
         raise CommandError(
             f'--redis-quota needs the redis extra: pip install "clerk-sessions[redis]" ({exc})',
             EXIT_CONFIGURATION,
         ) from None
     try:
-        return redis_module.RedisRateLimit(url, requests=numbers[0], per_seconds=numbers[1])
+        quota = RedisRateLimit(url, requests=numbers[0], per_seconds=numbers[1])
     except ValueError as exc:
         raise CommandError(f"--redis-quota {url}: {exc}", EXIT_CONFIGURATION) from None
+    if share is None:
+        return quota
+    try:
+        return quota.share(_SHARE_NAME, share)
+    except ValueError as exc:
+        raise CommandError(f"--share {share}: {exc}", EXIT_USAGE) from None
 
 
 # ---------------------------------------------------------------------- commands
@@ -312,6 +324,13 @@ def create_command(
     "together stay under it.",
 )
 @click.option(
+    "--share",
+    type=click.IntRange(min=1),
+    metavar="REQUESTS",
+    help="With --redis-quota: the job workers together start at most REQUESTS per window, "
+    "leaving the rest of the quota to the other clients on it (your app).",
+)
+@click.option(
     "--quota",
     type=parse_rate_limit,
     metavar="REQ/SECONDS",
@@ -328,6 +347,7 @@ def work_command(
     concurrency: int,
     lease: float,
     redis_quota: str | None,
+    share: int | None,
     quota: tuple[int, float] | None,
 ) -> int:
     """Work job NAME until every item has an outcome (run it in 1..N processes).
@@ -338,7 +358,7 @@ def work_command(
     from clerk_sessions.errors import AuthenticationError, PermissionDeniedError
 
     out = state.output
-    clerk = _client(state, quota, redis_quota)
+    clerk = _client(state, quota, redis_quota, share)
 
     async def body() -> int:
         async with clerk, await _open(store, name) as job:

@@ -357,3 +357,48 @@ def test_job_help_lists_the_commands_in_order(capsys: pytest.CaptureFixture[str]
     ]
     assert listed[:5] == ["create", "work", "status", "failed", "retry-failed"]
     assert "130 interrupted" in result.stdout
+
+
+def starts_per_window(fake: FakeClerk, window_s: float) -> int:
+    """The most revoke requests the fake saw start within any ``window_s``."""
+    times = sorted(r.time for r in fake.requests if r.raw_path.endswith("/revoke"))
+    return max(sum(1 for t in times[i:] if t < start + window_s) for i, start in enumerate(times))
+
+
+def test_workers_join_the_shared_redis_quota(
+    served: Served,
+    store: str,
+    tmp_path: Path,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ids = [served.fake.add_session()["id"] for _ in range(24)]
+    job(capsys, "create", "j", "--store", store, "--session-ids", id_file(tmp_path, *ids))
+    worked = job(
+        capsys, "work", "j", "--store", store, "--redis-quota", redis_url, "--quota", "10/0.5"
+    )
+    assert worked.returncode == 0, worked.stderr
+    assert "WARNING" not in worked.stderr  # Redis answered: no fallback to a local limit
+    assert starts_per_window(served.fake, 0.5) <= 10
+    assert {statuses(served.fake)[i] for i in ids} == {"revoked"}
+
+
+def test_a_share_of_the_redis_quota_caps_the_workers(
+    served: Served,
+    store: str,
+    tmp_path: Path,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ids = [served.fake.add_session()["id"] for _ in range(12)]
+    job(capsys, "create", "j", "--store", store, "--session-ids", id_file(tmp_path, *ids))
+    args = ["work", "j", "--store", store, "--redis-quota", redis_url, "--quota", "10/0.5"]
+    worked = job(capsys, *args, "--share", "4")
+    assert worked.returncode == 0, worked.stderr
+    assert starts_per_window(served.fake, 0.5) <= 4
+    too_big = job(capsys, *args, "--share", "11")
+    assert too_big.returncode == 2
+    assert "cannot allow more than its quota" in too_big.stderr
+    alone = job(capsys, "work", "j", "--store", store, "--share", "4")
+    assert alone.returncode == 2
+    assert "--share takes a part of a --redis-quota" in alone.stderr
