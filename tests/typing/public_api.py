@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import clerk_sessions
 from clerk_sessions import (
@@ -199,3 +199,27 @@ if TYPE_CHECKING:
         assert_type(SessionStatus("a_status_from_the_future"), SessionStatus)
         assert_type(clerk_sessions.QueryParamStatus("revoked"), QueryParamStatus)
         assert_type(clerk_sessions.__version__, str)
+
+    async def durable_jobs(clerk: AsyncClerk, ids: list[str]) -> None:
+        from clerk_sessions.jobs import JobStoreError, RevocationJob
+
+        job = await RevocationJob.create("sqlite:///var/tmp/jobs.db", "j", session_ids=ids)
+        job = await RevocationJob.create("jobs.db", "u", user_ids=iter(ids), chunk_size=50)
+        job = await RevocationJob.open("redis://127.0.0.1:6379/0", "j")
+        assert_type(job, RevocationJob)
+        assert_type(job.kind, Literal["session", "user"])
+        status = await job.work(clerk, concurrency=8, lease_s=60.0, on_progress=print)
+        assert_type(status, models.JobStatus)
+        assert_type(status.pending, int)
+        assert_type(status.done, bool)
+        async for item, outcome in job.outcomes("failed"):
+            assert_type(item, str)
+            assert_type(outcome, models.ItemOutcome)
+            assert_type(outcome.status_code, int | None)
+            assert_type(outcome.retryable, bool)
+        assert_type(await job.retry_failed(), int)
+        assert issubclass(JobStoreError, errors.ClerkSessionsError)
+        async with job:
+            await job.work(clerk, lease_s=1)
+        await job.work(clerk, concurrency="8")  # type: ignore[arg-type]
+        await RevocationJob.create("jobs.db", "j", session_ids=[1])  # type: ignore[list-item]
