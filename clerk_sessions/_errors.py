@@ -62,6 +62,9 @@ __all__ = [
 
 # How much of an unexpected body goes into a message; the full bytes stay on `.body`.
 _BODY_EXCERPT_CHARS = 200
+# How much of Clerk's own message goes into ours: a hostile answer's would be megabytes,
+# and every log line of a retry repeats it. The entries in `.errors` keep it whole.
+_MESSAGE_CHARS = 500
 
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
@@ -98,12 +101,16 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _excerpt(body: bytes) -> str:
-    text = body.decode("utf-8", errors="replace")
+def _clip(text: str, limit: int) -> str:
     text = _one_line(text)
-    if len(text) > _BODY_EXCERPT_CHARS:
-        return text[:_BODY_EXCERPT_CHARS] + "…"
-    return text
+    return text[:limit] + "…" if len(text) > limit else text
+
+
+def _excerpt(body: bytes) -> str:
+    # Only the start is decoded: a body may be up to max_response_bytes long. Four bytes
+    # a character at most in UTF-8, and whitespace runs shrink to one space.
+    head = body[: _BODY_EXCERPT_CHARS * 8]
+    return _clip(head.decode("utf-8", errors="replace"), _BODY_EXCERPT_CHARS)
 
 
 class _HTTPStatusMixin:
@@ -149,7 +156,8 @@ class ClerkErrors(ClerkSessionsError, _HTTPStatusMixin):
         text = f"{self.status_code} {_reason_phrase(self.status_code)}"
         if self.errors:
             first = self.errors[0]
-            text += f" - {first.code}: {_one_line(first.long_message or first.message)}"
+            detail = _clip(first.long_message or first.message, _MESSAGE_CHARS)
+            text += f" - {_clip(first.code, _MESSAGE_CHARS)}: {detail}"
             if len(self.errors) > 1:
                 text += f" (+{len(self.errors) - 1} more)"
         if self.clerk_trace_id:

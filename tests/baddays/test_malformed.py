@@ -98,3 +98,16 @@ async def test_revoke_many_records_any_exception_per_id_and_goes_on() -> None:
     assert isinstance(result.failed["sess_3"], errors.ResponseValidationError)
     assert isinstance(result.failed["sess_4"], RuntimeError)
     assert set(result.revoked) == set(ids) - {"sess_3", "sess_4"}
+
+
+async def test_a_huge_error_message_is_clipped_in_the_exceptions_own_message(
+    server: HostileServer,
+) -> None:
+    text = "x" * 1_000_000
+    body = json.dumps({"errors": [{"code": "c", "message": text, "long_message": text}]})
+    server.handler = answering(body, 422)  # type: ignore[assignment]
+    async with AsyncClerk(SECRET, server_url=server.url) as clerk:
+        with pytest.raises(errors.UnprocessableEntityError) as info:
+            await clerk.sessions.get("sess_1")
+    assert len(str(info.value)) < 600
+    assert info.value.errors[0].long_message == text

@@ -9,6 +9,7 @@ import json
 import zlib
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
@@ -257,3 +258,12 @@ def test_the_default_cap_holds_memory_in_a_capped_process(
         "trio too large",
         "sync too large",
     ]
+
+
+async def test_an_in_memory_answer_past_the_cap_is_refused_too() -> None:
+    # httpx.MockTransport hands over answers already read: the cap still applies.
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b" " * 100))
+    async with AsyncClerk(SECRET, transport=transport, max_response_bytes=99) as clerk:
+        with pytest.raises(errors.SDKError) as info:
+            await clerk.sessions.get("sess_1")
+    assert_too_large(info.value)

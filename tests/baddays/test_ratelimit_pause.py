@@ -88,3 +88,22 @@ async def test_a_retry_after_of_zero_or_less_waits_the_first_backoff_interval(
     assert len(server.requests) == 4
     # Never an immediate retry: at least the backoff's first interval each time.
     assert len(sleeps) == 3 and all(s >= 0.5 for s in sleeps)
+
+
+async def test_a_shared_redis_limiter_is_paused_for_the_cap_only(
+    server: HostileServer, redis_url: str
+) -> None:
+    from clerk_sessions.redis import RedisRateLimit
+
+    server.handler = quota_then_sessions("86400")  # type: ignore[assignment]
+    config = RetryConfig(max_retry_after_ms=1000)
+    limiter = RedisRateLimit(redis_url, 100, 1)
+    async with AsyncClerk(
+        SECRET, server_url=server.url, retry_config=config, rate_limit=limiter
+    ) as clerk:
+        started = time.monotonic()
+        with pytest.raises(errors.RateLimitError):
+            await clerk.sessions.get("sess_1")
+        # Every process that shares the quota waits out the 1 s cap, not the day.
+        assert (await clerk.sessions.get("sess_1")).id == "sess_1"
+    assert 0.9 < time.monotonic() - started < 3
