@@ -4,7 +4,8 @@
                                       # docs/img/benchmarks.png and the table in
                                       # docs/benchmarks.md
     python -m benchmarks --quick      # tiny sizes, seconds; what the test suite runs
-    python -m benchmarks --only cold,decode --no-docs --no-plot --json /tmp/part.json
+    python -m benchmarks --only cold,decode   # a subset: prints its rows, writes nothing
+                                              # unless given --json or --plot
 
 Each benchmark module has ``run(quick, server=None) -> list[dict]`` returning rows in
 the format of `benchmarks._common.row`. Modules run one after the other (never in
@@ -193,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no files written")
     parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
-    parser.add_argument("--json", type=Path, help=f"where to write results (full run: {RESULTS})")
-    parser.add_argument("--plot", type=Path, help=f"where to draw the plot (full run: {PLOT})")
+    parser.add_argument("--json", type=Path, help=f"where to write results (whole run: {RESULTS})")
+    parser.add_argument("--plot", type=Path, help=f"where to draw the plot (whole run: {PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="skip the plot")
     parser.add_argument(
         "--no-docs", action="store_true", help=f"do not rewrite the results in {DOCS.name}"
@@ -214,18 +215,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(report))
     for name, error in report["errors"].items():
         print(f"\n[{name}] {error}", file=sys.stderr)
-    json_path = args.json or (None if args.quick else RESULTS)
+    # The results page, its plot and latest.json hold one whole run: a quick or partial
+    # run writes only where it is told to.
+    whole = not args.quick and only is None
+    json_path = args.json or (RESULTS if whole else None)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {json_path}")
-    plot_path = args.plot or (None if args.quick or args.no_plot else PLOT)
+    plot_path = args.plot or (PLOT if whole and not args.no_plot else None)
     if plot_path is not None and not args.no_plot:
         from benchmarks.plot import draw
 
         draw(report, plot_path)
         print(f"drew {plot_path}")
-    if not args.quick and not args.no_docs and update_docs(report):
+    if whole and not args.no_docs and update_docs(report):
         print(f"updated {DOCS}")
     return 1 if report["errors"] else 0
 

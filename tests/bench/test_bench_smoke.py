@@ -107,3 +107,29 @@ def test_the_report_is_json_and_plots(report: dict[str, Any], tmp_path: Path) ->
 
     draw(report, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "writes"),
+    [([], True), (["--only", "decode"], False), (["--only", "decode", "--no-docs"], False)],
+    ids=["whole run", "partial run", "partial run, no docs"],
+)
+def test_only_a_whole_run_rewrites_the_results_page_plot_and_json(
+    report: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    writes: bool,
+) -> None:
+    # The page holds one whole run; a subset of it must not replace the page's table.
+    updated: list[object] = []
+    monkeypatch.setattr(runner, "run_all", lambda quick, only: report)
+    monkeypatch.setattr(runner, "RESULTS", tmp_path / "latest.json")
+    monkeypatch.setattr(runner, "PLOT", tmp_path / "plot.png")
+    monkeypatch.setattr(runner, "update_docs", lambda r: updated.append(r) or True)
+
+    assert runner.main(argv) == 0
+
+    assert (tmp_path / "latest.json").exists() is writes
+    assert (tmp_path / "plot.png").exists() is writes
+    assert bool(updated) is writes
