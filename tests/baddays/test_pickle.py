@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clerk_sessions import AsyncClerk, errors, models
+from clerk_sessions import AsyncClerk, errors, jobs, models
 from tests.core._support import session_json
 
 from ._hostile import SECRET, Conn, HostileServer, send_json
@@ -58,11 +58,12 @@ SAMPLES: dict[type[BaseException], BaseException] = {
     errors.TokenVerificationError: errors.TokenVerificationError("expired", reason="token_expired"),
     errors.AsyncContextError: errors.AsyncContextError("on a loop"),
     errors.ClientClosedError: errors.ClientClosedError("closed"),
+    jobs.JobStoreError: jobs.JobStoreError("the store is gone"),
 }
 
 
 def public_exception_types() -> set[type[BaseException]]:
-    found = (getattr(errors, name) for name in errors.__all__)
+    found = [getattr(module, name) for module in (errors, jobs) for name in module.__all__]
     return {t for t in found if isinstance(t, type) and issubclass(t, BaseException)}
 
 
