@@ -3,6 +3,7 @@ fake Clerk with its quota on."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Sequence
 
 import pytest
@@ -31,3 +32,13 @@ def fast_probe(monkeypatch: pytest.MonkeyPatch) -> float:
     """Redis is tried again 0.2 s after a failure (instead of 2 s), to keep tests short."""
     monkeypatch.setattr(redis_module, "_PROBE_EVERY_S", 0.2)
     return 0.2
+
+
+def redis_command(port: int, *args: str) -> bytes:
+    """One command to the test Redis on 127.0.0.1 (RESP by hand: works from sync code)."""
+    payload = f"*{len(args)}\r\n".encode() + b"".join(
+        f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        return sock.recv(65536)
