@@ -25,6 +25,8 @@ def _speedup(ratio: float | None, better: str) -> float | None:
 
 def _target_speedup(target: str, who: str, better: str) -> float | None:
     for clause in target.split(";") if target else []:
+        if len(clause.split()) != 3:
+            continue  # an absolute goal (the fleet's "p99 < 5 ms"), not a ratio to draw
         name, _op, value = clause.split()
         if name == who:
             return _speedup(float(value), better)

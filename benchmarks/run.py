@@ -43,6 +43,7 @@ BENCHMARKS = {
     "verify": "benchmarks.bench_verify",
     "sync": "benchmarks.bench_sync",
     "bulk": "benchmarks.bench_bulk",
+    "fleet": "benchmarks.bench_fleet",
 }
 
 
