@@ -47,8 +47,10 @@ __all__ = ["RedisRateLimit"]
 logger = logging.getLogger("clerk_sessions")
 
 # Each Redis operation gets this long before the limiter gives up on Redis for the call
-# and falls back: a slow Redis must not stall the Clerk calls waiting on it.
-_OP_TIMEOUT_S = 0.5
+# and falls back: a slow Redis must not stall the Clerk calls waiting on it. Loopback
+# answers in well under a millisecond; 0.5 s was hit by processes starved of CPU (load
+# 11 on 2 cores, benchmarks/bench_fleet.py), which then fell back for no fault of Redis.
+_OP_TIMEOUT_S = 1.0
 # While Redis is failing, one call in this many seconds tries it again; the others go
 # straight to the in-process fallback.
 _PROBE_EVERY_S = 2.0
@@ -125,7 +127,9 @@ elseif op == 'start' then
   if arg < levels then return book(arg + 1) end
   return start()
 elseif op == 'finish' then
-  for l = 1, levels do redis.call('ZADD', KEYS[2 * l], 'XX', 'GT', now, member) end
+  -- The queue moves too: slots booked from now on count from the answer, as the log
+  -- does, so that their callers do not wake before the log lets them start.
+  for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 'XX', 'GT', now, member) end
   keep(2, now)
 elseif op == 'pause' then
   if now + arg > paused then
@@ -171,6 +175,9 @@ class _LoopClient:
     async def run(self, on_exit: Callable[[], None]) -> None:
         try:
             async with self._make() as client:
+                # Loaded once per pool, rather than by every caller that would meet
+                # NOSCRIPT at once on a fresh server (each paying two more round trips).
+                await client.script_load(_SCRIPT)
                 self.client = client
                 self.ready.set()
                 await self.stop.wait()
@@ -319,7 +326,7 @@ class RedisRateLimit:
     429 seen by any participant pauses all of them until its ``Retry-After``. Waiters are
     served in the order they came, each sleeping once until its slot (no polling).
 
-    If Redis is unreachable, slow (an operation takes more than half a second) or
+    If Redis is unreachable, slow (an operation takes more than a second) or
     restarted, no Clerk call fails: the limiter logs one WARNING on the
     ``clerk_sessions`` logger and holds each process to an in-process `RateLimit` with
     the same numbers, then rejoins the shared quota once Redis answers again (it tries

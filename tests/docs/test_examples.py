@@ -9,6 +9,8 @@ Conventions for writing examples (docs/contributing-examples is this docstring):
   block runs in a worker thread, where the sync ``Clerk`` works as in a script.
 - A block preceded by ``<!-- not-run: REASON -->`` is not run (Django settings
   fragments, shell-only snippets). Use it sparingly; the reason is required.
+- A page that uses ``clerk_sessions.redis`` gets a real redis-server (emptied for the
+  page), its URL in the environment as ``REDIS_URL``.
 - The environment has ``CLERK_SECRET_KEY`` and ``CLERK_API_URL`` pointing at the fake,
   whose secret key is the literal placeholder ``sk_test_...``, so examples may pass
   ``bearer_auth="sk_test_..."`` or rely on the environment.
@@ -141,12 +143,18 @@ def _is_asgi_app(app: object) -> bool:
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_relative)
 def test_examples_of_page_run(
-    page: Path, served: tuple[FakeClerk, str], monkeypatch: pytest.MonkeyPatch
+    page: Path,
+    served: tuple[FakeClerk, str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     fake, url = served
     _seed(fake)
     monkeypatch.setenv("CLERK_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("CLERK_API_URL", url)
+    if "clerk_sessions.redis" in page.read_text(encoding="utf-8"):
+        # Only the pages about the shared quota start one (a server per test process).
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     monkeypatch.chdir(ROOT)
     runnable = [block for block in blocks(page) if block.not_run is None]
     if not runnable:

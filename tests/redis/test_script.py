@@ -158,18 +158,20 @@ async def test_a_limit_lowered_under_the_recorded_starts_waits_for_the_right_one
     assert expected - SLACK_US <= wait <= expected
 
 
-async def test_finish_moves_the_start_to_the_answer_time_and_never_back(
+async def test_finish_moves_the_start_and_its_slot_to_the_answer_time_never_back(
     redis: coredis.Redis[bytes],
 ) -> None:
     now = await server_now(redis)
-    await redis.zadd(STARTED, {"a": now - 1_000_000, "future": now + 10_000_000})
+    for key in (STARTED, PLANNED):
+        await redis.zadd(key, {"a": now - 1_000_000, "future": now + 10_000_000})
     assert await run(redis, "finish", "a") == 0
     assert await run(redis, "finish", "future") == 0
     assert await run(redis, "finish", "unknown") == 0
-    after = await scores(redis, STARTED)
-    assert now <= after["a"] <= now + SLACK_US
-    assert after["future"] == now + 10_000_000
-    assert "unknown" not in after  # a start already out of the log is not brought back
+    for key in (STARTED, PLANNED):
+        after = await scores(redis, key)
+        assert now <= after["a"] <= now + SLACK_US
+        assert after["future"] == now + 10_000_000
+        assert "unknown" not in after  # an entry already trimmed is not brought back
 
 
 async def test_pause_holds_new_starts_and_rebuilds_the_schedule_from_the_starts(
