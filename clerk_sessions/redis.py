@@ -220,7 +220,8 @@ class _Connections:
             if holder is None:
                 holder = self._clients[loop] = _LoopClient(self._make)
                 self._spawn(holder, loop)
-        await holder.ready.wait()
+        if not holder.ready.is_set():  # waiting on a set Event is still a loop turn
+            await holder.ready.wait()
         if holder.client is None:
             raise ConnectionError(f"cannot reach Redis: {holder.error}")
         return holder.client

@@ -34,7 +34,7 @@ EXPECTED = {
     "fleet": [
         "fleet: share of the quota used",
         "fleet: requests answered without 429",
-        "fleet: limiter cost per request (p99)",
+        "fleet: limiter cost per request, one caller (p99)",
     ],
 }
 # The official SDK has no limiter to share: its fleet would be the raw httpx one.
