@@ -465,7 +465,7 @@ async def test_a_worker_waits_for_a_chunk_held_elsewhere_and_takes_it_over(
 
 
 async def test_heartbeats_keep_a_slow_chunk_from_being_taken_over(tmp_path: Path) -> None:
-    fake = FakeClerk(faults=FaultConfig(latency_s=(0.15, 0.15)))
+    fake = FakeClerk(faults=FaultConfig(latency_s=(0.3, 0.3)))
     ids = add_sessions(fake, 6)
     path = str(tmp_path / "jobs.db")
     job = await RevocationJob.create(path, "j", session_ids=ids, chunk_size=6)
@@ -473,14 +473,14 @@ async def test_heartbeats_keep_a_slow_chunk_from_being_taken_over(tmp_path: Path
     stolen: list[object] = []
 
     async def steal() -> None:
-        for _ in range(12):
-            await anyio.sleep(0.1)
-            stolen.append(await rival.claim("j", "rival", 0.3))
+        for _ in range(8):
+            await anyio.sleep(0.2)
+            stolen.append(await rival.claim("j", "rival", 1.0))
 
     async with fake.async_client() as clerk, anyio.create_task_group() as tg:
         tg.start_soon(steal)
-        # One chunk of 6 at 0.15 s each takes ~0.9 s: three leases of 0.3 s.
-        await job.work(clerk, concurrency=1, lease_s=0.3)
+        # One chunk of 6 requests of 0.3 s takes 1.8 s: almost two leases of 1 s.
+        await job.work(clerk, concurrency=1, lease_s=1.0)
     assert stolen and all(claim is None for claim in stolen)
     assert revoke_counts(fake) == dict.fromkeys(ids, 1)
     await rival.aclose()

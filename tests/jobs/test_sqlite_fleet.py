@@ -29,7 +29,9 @@ from tests.jobs.conftest import revoke_counts, statuses
 pytestmark = pytest.mark.fleet
 
 REPO = Path(__file__).resolve().parents[2]
-LEASE_S = 1.0
+# Short enough to keep the takeovers quick, long enough that a loaded machine's late
+# heartbeat does not lose a live worker's chunk.
+LEASE_S = 2.0
 CHUNK = 10
 
 
