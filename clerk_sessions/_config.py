@@ -18,6 +18,9 @@ VERIFY_API_VERSION: Final = "2025-03-12"
 DEFAULT_TIMEOUT_MS: Final = 30_000
 # Clerk's largest answer, a page of 500 sessions, is well under 1 MiB.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
+# As Clerk's own SDKs (@clerk/backend: MAX_CACHE_LAST_UPDATED_AT_SECONDS = 5 * 60): a
+# key Clerk retired stops verifying within five minutes.
+DEFAULT_JWKS_CACHE_TTL_S: Final = 300.0
 
 #: The environment variable that turns the fast paths off, for bisecting an oddity.
 NO_FAST_PATHS_ENV: Final = "CLERK_SESSIONS_NO_FAST_PATHS"

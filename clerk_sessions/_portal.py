@@ -322,3 +322,49 @@ class Portal:
             self._running = None
             # The parent's pool and sockets stay with the parent; the child builds its own.
             self._client = None
+
+    def derive(self, make: Callable[[AsyncClerk], AsyncClerk]) -> Portal:
+        """A portal for a client derived from this one's (``Clerk.with_options``)."""
+        return _DerivedPortal(self, make)
+
+
+class _DerivedPortal(Portal):
+    """A derived client's view of its parent's portal: the same loop thread, the same
+    connection pool, a client made from the parent's by ``make``.
+
+    The derived `AsyncClerk` is made again whenever the parent's changes (in a forked
+    child, the parent builds a new one), so it always shares the live pool. Closing it
+    closes nothing: the loop and the pool are the parent's.
+    """
+
+    def __init__(self, parent: Portal, make: Callable[[AsyncClerk], AsyncClerk]) -> None:
+        # Not Portal.__init__: this portal owns no thread, so it is not in `_live`.
+        self._parent = parent
+        self._make = make
+        self._made: tuple[AsyncClerk, AsyncClerk] | None = None
+        self._derived_from(parent.client)  # bad settings raise here, at once
+
+    def _derived_from(self, parent_client: AsyncClerk) -> AsyncClerk:
+        made = self._made
+        if made is None or made[0] is not parent_client:
+            # Racing threads may both make one: they are equal, and making opens nothing.
+            made = self._made = (parent_client, self._make(parent_client))
+        return made[1]
+
+    @property
+    def client(self) -> AsyncClerk:
+        return self._derived_from(self._parent.client)
+
+    def call(self, fn: Callable[[AsyncClerk], Coroutine[Any, Any, T]]) -> T:
+        return self._parent.call(lambda parent_client: fn(self._derived_from(parent_client)))
+
+    def iterate(self, aiter: AsyncIterator[T]) -> Iterator[T]:
+        return self._parent.iterate(aiter)
+
+    def close(self) -> None:
+        """Nothing to close: the parent's ``close()`` ends the loop and the pool."""
+
+    def derive(self, make: Callable[[AsyncClerk], AsyncClerk]) -> Portal:
+        return _DerivedPortal(
+            self._parent, lambda parent_client: make(self._derived_from(parent_client))
+        )

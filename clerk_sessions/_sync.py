@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from clerk_sessions._client import AsyncClerk
 from clerk_sessions._config import (
     DEFAULT_API_VERSION,
+    DEFAULT_JWKS_CACHE_TTL_S,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_RETRY_CONFIG,
     UNSET,
@@ -21,7 +22,16 @@ from clerk_sessions._config import (
 from clerk_sessions._portal import Portal
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Callable, Collection, Iterable, Iterator, Mapping
+    import logging
+    from collections.abc import (
+        AsyncIterable,
+        Callable,
+        Collection,
+        Iterable,
+        Iterator,
+        Mapping,
+        Sequence,
+    )
     from types import TracebackType
     from typing import Any
 
@@ -34,6 +44,7 @@ if TYPE_CHECKING:
         BulkRevokeResult,
         CreateSessionRequestBody,
         QueryParamStatus,
+        RawResponse,
         RefreshSessionRequestBody,
         Session,
         SessionPage,
@@ -42,7 +53,7 @@ if TYPE_CHECKING:
     )
     from clerk_sessions.redis import RedisRateLimit
 
-__all__ = ["Clerk", "Sessions"]
+__all__ = ["Clerk", "Sessions", "SessionsWithRawResponse"]
 
 
 class Clerk:
@@ -63,8 +74,16 @@ class Clerk:
     :param rate_limit: a client-side limiter shared by every call of this client: a
         `RateLimit` (this process), or a `clerk_sessions.redis.RedisRateLimit` (every
         process and host on one Redis).
-    :param http_client: your own ``httpx.AsyncClient`` (not closed by this client).
+    :param http_client: your own ``httpx.AsyncClient`` (not closed by this client); a
+        sync ``httpx.Client`` is a `TypeError`.
     :param api_version: sent as the ``Clerk-API-Version`` header.
+    :param jwt_key: the instance's PEM public key, for networkless verification without
+        ``/jwks``; default: env ``CLERK_JWT_KEY``.
+    :param authorized_parties: the origins accepted in a token's ``azp``; default: env
+        ``CLERK_AUTHORIZED_PARTIES`` (comma-separated), else any.
+    :param debug_logger: a `logging.Logger` that also gets every request's DEBUG record
+        (the official SDK's name; the records always go to the ``clerk_sessions`` logger).
+    :param jwks_cache_ttl_s: how long keys fetched from ``/jwks`` are trusted (seconds).
     :param transport: an httpx transport for the client this SDK creates (for example
         ``httpx.ASGITransport`` or ``httpx.MockTransport`` in tests).
     :param max_response_bytes: no answer is read past this many bytes (counted after
@@ -81,6 +100,10 @@ class Clerk:
         rate_limit: RateLimit | RedisRateLimit | None = None,
         http_client: httpx.AsyncClient | None = None,
         api_version: str = DEFAULT_API_VERSION,
+        jwt_key: str | None = None,
+        authorized_parties: Sequence[str] | None = None,
+        debug_logger: logging.Logger | None = None,
+        jwks_cache_ttl_s: float = DEFAULT_JWKS_CACHE_TTL_S,
         transport: httpx.AsyncBaseTransport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -93,6 +116,10 @@ class Clerk:
                 rate_limit=rate_limit,
                 http_client=http_client,
                 api_version=api_version,
+                jwt_key=jwt_key,
+                authorized_parties=authorized_parties,
+                debug_logger=debug_logger,
+                jwks_cache_ttl_s=jwks_cache_ttl_s,
                 transport=transport,
                 max_response_bytes=max_response_bytes,
             )
@@ -100,6 +127,16 @@ class Clerk:
         self.server_url = self._portal.client.server_url
         self.api_version = self._portal.client.api_version
         self.sessions = Sessions(self._portal)
+
+    @classmethod
+    def _from_portal(cls, portal: Portal) -> Clerk:
+        """A `Clerk` on ``portal``: a derived client's view of its parent's."""
+        clerk = cls.__new__(cls)
+        clerk._portal = portal
+        clerk.server_url = portal.client.server_url
+        clerk.api_version = portal.client.api_version
+        clerk.sessions = Sessions(portal)
+        return clerk
 
     def __repr__(self) -> str:
         # Never the secret key.
@@ -118,8 +155,39 @@ class Clerk:
 
     def close(self) -> None:
         """Close the connection pool (unless it belongs to your own ``http_client``),
-        then stop the client's event loop thread and wait for it to end."""
+        then stop the client's event loop thread and wait for it to end.
+
+        A client made by `with_options` closes nothing: the pool and the thread are its
+        parent's."""
         self._portal.close()
+
+    def with_options(
+        self,
+        *,
+        timeout_ms: int | None = None,
+        retry_config: RetryConfig | Unset | None = UNSET,
+        rate_limit: RateLimit | RedisRateLimit | Unset | None = UNSET,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> Clerk:
+        """A client of the same kind whose calls use these settings, sharing this
+        client's connection pool and JWKS cache.
+
+        ``timeout_ms`` (None: this client's), ``retry_config`` and ``rate_limit`` (left
+        out: this client's; None: none), and ``http_headers`` added to every request
+        (on top of this client's; the reserved ones raise `ValueError`). Cheap: nothing
+        is opened. Closing this client closes the pool under the derived one; closing
+        the derived one closes nothing.
+        """
+        return Clerk._from_portal(
+            self._portal.derive(
+                lambda c: c.with_options(
+                    timeout_ms=timeout_ms,
+                    retry_config=retry_config,
+                    rate_limit=rate_limit,
+                    http_headers=http_headers,
+                )
+            )
+        )
 
     def verify_token(
         self,
@@ -133,12 +201,14 @@ class Clerk:
         """Verify a session token without calling Clerk (networkless verification).
 
         Checks the RS256 signature against ``jwt_key`` (a PEM public key: then no request
-        at all) or the instance's JWKS (fetched once and cached; refetched, at most once
-        every 2 s, when a token names an unknown key), then ``exp``, ``nbf`` and ``iat``
-        with ``leeway_s``, ``azp`` against ``authorized_parties``, and that ``sub`` and
-        ``sid`` are present. A session whose ``sts`` claim is ``pending`` (tasks left to
-        do) fails with reason ``session_pending`` unless ``accept_pending=True``.
-        Raises `TokenVerificationError` with a ``reason`` code. Needs the ``jwt`` extra.
+        at all; default: the client's ``jwt_key``, else env ``CLERK_JWT_KEY``) or the
+        instance's JWKS (fetched once and cached for ``jwks_cache_ttl_s``; refetched, at
+        most once every 2 s, when a token names an unknown key), then ``exp``, ``nbf``
+        and ``iat`` with ``leeway_s``, ``azp`` against ``authorized_parties`` (default:
+        the client's), and that ``sub`` and ``sid`` are present. A session whose ``sts``
+        claim is ``pending`` (tasks left to do) fails with reason ``session_pending``
+        unless ``accept_pending=True``. Raises `TokenVerificationError` with a ``reason``
+        code. Needs the ``jwt`` extra.
         """
         return self._portal.call(
             lambda c: c.verify_token(
@@ -163,7 +233,8 @@ class Clerk:
         ``__session`` cookie.
 
         Takes a Starlette/FastAPI request, a Django ``HttpRequest``, an ``httpx.Request``
-        or a plain header mapping. Never raises for a bad token: the returned
+        or a plain header mapping. ``authorized_parties`` and ``jwt_key`` default to the
+        client's, as for `verify_token`. Never raises for a bad token: the returned
         `RequestState` says whether the caller is signed in, and if not, why.
         """
         return self._portal.call(
@@ -178,10 +249,17 @@ class Clerk:
 
 
 class Sessions:
-    """Operations on sessions. Reach it as ``clerk.sessions``."""
+    """Operations on sessions. Reach it as ``clerk.sessions``.
+
+    Every operation also takes the official SDK's per-call options: ``retries`` (UNSET:
+    the client's policy; None: no retries), ``server_url``, ``timeout_ms`` and
+    ``http_headers`` (added to the request; one that would replace ``Authorization``,
+    ``Clerk-API-Version`` or ``User-Agent`` raises `ValueError` before any I/O).
+    """
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
+        self.with_raw_response = SessionsWithRawResponse(portal)
 
     def list(
         self,
@@ -193,6 +271,9 @@ class Sessions:
         limit: int | None = None,
         offset: int | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> list[Session]:
         """List all sessions.
 
@@ -211,6 +292,9 @@ class Sessions:
                 limit=limit,
                 offset=offset,
                 retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -223,6 +307,9 @@ class Sessions:
         limit: int | None = None,
         offset: int | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionPage:
         """One page of sessions with the total count (``paginated=true``).
 
@@ -236,6 +323,9 @@ class Sessions:
                 limit=limit,
                 offset=offset,
                 retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -247,6 +337,9 @@ class Sessions:
         status: QueryParamStatus | str | None = None,
         page_size: int = 100,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> Iterator[Session]:
         """Every session that matches, fetched page by page as you iterate.
 
@@ -263,6 +356,9 @@ class Sessions:
                 status=status,
                 page_size=page_size,
                 retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -273,6 +369,9 @@ class Sessions:
         user_id: str | None = None,
         active_organization_id: str | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> Session:
         """Create a new active session for the provided user ID.
 
@@ -286,21 +385,56 @@ class Sessions:
                 user_id=user_id,
                 active_organization_id=active_organization_id,
                 retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
-    def get(self, session_id: str, *, retries: RetryConfig | Unset | None = UNSET) -> Session:
+    def get(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> Session:
         """Retrieve the details of a session."""
-        return self._portal.call(lambda c: c.sessions.get(session_id, retries=retries))
+        return self._portal.call(
+            lambda c: c.sessions.get(
+                session_id,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
 
-    def revoke(self, session_id: str, *, retries: RetryConfig | Unset | None = UNSET) -> Session:
+    def revoke(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> Session:
         """Revoke a session.
 
         Sets the status of a session as "revoked", which is an unauthenticated state. In
         multi-session mode, a revoked session will still be returned along with its
         client object, however the user will need to sign in again.
         """
-        return self._portal.call(lambda c: c.sessions.revoke(session_id, retries=retries))
+        return self._portal.call(
+            lambda c: c.sessions.revoke(
+                session_id,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
 
     def verify(
         self,
@@ -308,6 +442,9 @@ class Sessions:
         *,
         token: str | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> Session:
         """Verify a session. Deprecated: use networkless ``verify_token`` instead.
 
@@ -317,7 +454,14 @@ class Sessions:
         410, raised as `GoneError`.
         """
         return self._portal.call(
-            lambda c: c.sessions.verify(session_id, token=token, retries=retries)
+            lambda c: c.sessions.verify(
+                session_id,
+                token=token,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
         )
 
     def create_token(
@@ -326,6 +470,9 @@ class Sessions:
         *,
         expires_in_seconds: float | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionToken:
         """Create a session token: a JSON Web Token (JWT) based on a session.
 
@@ -334,7 +481,12 @@ class Sessions:
         """
         return self._portal.call(
             lambda c: c.sessions.create_token(
-                session_id, expires_in_seconds=expires_in_seconds, retries=retries
+                session_id,
+                expires_in_seconds=expires_in_seconds,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -345,6 +497,9 @@ class Sessions:
         *,
         expires_in_seconds: float | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionToken:
         """Create a session token from a JWT template.
 
@@ -353,7 +508,13 @@ class Sessions:
         """
         return self._portal.call(
             lambda c: c.sessions.create_token_from_template(
-                session_id, template_name, expires_in_seconds=expires_in_seconds, retries=retries
+                session_id,
+                template_name,
+                expires_in_seconds=expires_in_seconds,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -369,6 +530,9 @@ class Sessions:
         format: str | None = None,
         request_originating_ip: str | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionRefresh:
         """Refresh a session by creating a new session token.
 
@@ -388,6 +552,9 @@ class Sessions:
                 format=format,
                 request_originating_ip=request_originating_ip,
                 retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -398,6 +565,9 @@ class Sessions:
         concurrency: int = 8,
         on_progress: Callable[[int, int | None], object] | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> BulkRevokeResult:
         """Revoke many sessions, at most ``concurrency`` requests at a time.
 
@@ -405,8 +575,8 @@ class Sessions:
         ids is fine: ids are drawn as workers free up, so memory in flight is bounded by
         ``concurrency``). An id is never sent twice: duplicates are skipped, which means
         the distinct ids seen so far are kept (the ids only). Each request uses the retry
-        policy (``retries``) and the client's `RateLimit`, which a 429 pauses for every
-        worker.
+        policy (``retries``), the other per-call options, and the client's `RateLimit`,
+        which a 429 pauses for every worker.
 
         Returns a `BulkRevokeResult` holding every distinct id exactly once: in
         ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
@@ -425,8 +595,8 @@ class Sessions:
         Errors and early stops:
 
         - Bad arguments raise before any request: ``concurrency`` not an integer >= 1,
-          ``on_progress`` not callable, a single string instead of an iterable, or a
-          collection holding a non-string id (`TypeError`).
+          ``on_progress`` not callable, a single string instead of an iterable, a
+          collection holding a non-string id (`TypeError`), or a bad per-call option.
         - If an iterator yields a non-string id (`TypeError`) or raises, or
           ``on_progress`` raises, no further id is started, the requests in flight
           finish, and that exception propagates with the result so far attached as its
@@ -438,7 +608,13 @@ class Sessions:
         """
         return self._portal.call(
             lambda c: c.sessions.revoke_many(
-                session_ids, concurrency=concurrency, on_progress=on_progress, retries=retries
+                session_ids,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )
 
@@ -450,6 +626,9 @@ class Sessions:
         concurrency: int = 8,
         on_progress: Callable[[int, int | None], object] | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> BulkRevokeResult:
         """Revoke every active session of a user (``user_id=``) or of a client
         (``client_id=``); exactly one of them is required.
@@ -468,5 +647,249 @@ class Sessions:
                 concurrency=concurrency,
                 on_progress=on_progress,
                 retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+
+class SessionsWithRawResponse:
+    """The single-request operations of ``clerk.sessions``, answering with the raw
+    response: ``clerk.sessions.with_raw_response.get(...)``.
+
+    Each takes the same arguments as the plain operation and returns a `RawResponse`
+    (status, headers, trace id, body) whose ``parse()`` returns what the plain operation
+    returns. Errors raise exactly as the plain operation's do.
+    """
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def list(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        paginated: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[list[Session]]:
+        """``sessions.list`` as the raw response; ``parse()`` gives the sessions."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.list(
+                client_id=client_id,
+                user_id=user_id,
+                status=status,
+                paginated=paginated,
+                limit=limit,
+                offset=offset,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def list_page(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionPage]:
+        """``sessions.list_page`` as the raw response; ``parse()`` gives the page."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.list_page(
+                client_id=client_id,
+                user_id=user_id,
+                status=status,
+                limit=limit,
+                offset=offset,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def create(
+        self,
+        request: CreateSessionRequestBody | Mapping[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        active_organization_id: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.create`` as the raw response; ``parse()`` gives the `Session`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.create(
+                request,
+                user_id=user_id,
+                active_organization_id=active_organization_id,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def get(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.get`` as the raw response; ``parse()`` gives the `Session`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.get(
+                session_id,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def revoke(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.revoke`` as the raw response; ``parse()`` gives the `Session`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.revoke(
+                session_id,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def verify(
+        self,
+        session_id: str,
+        *,
+        token: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.verify`` (deprecated) as the raw response; ``parse()`` gives the
+        `Session`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.verify(
+                session_id,
+                token=token,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def create_token(
+        self,
+        session_id: str,
+        *,
+        expires_in_seconds: float | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionToken]:
+        """``sessions.create_token`` as the raw response; ``parse()`` gives the
+        `SessionToken`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.create_token(
+                session_id,
+                expires_in_seconds=expires_in_seconds,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def create_token_from_template(
+        self,
+        session_id: str,
+        template_name: str,
+        *,
+        expires_in_seconds: float | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionToken]:
+        """``sessions.create_token_from_template`` as the raw response; ``parse()`` gives
+        the `SessionToken`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.create_token_from_template(
+                session_id,
+                template_name,
+                expires_in_seconds=expires_in_seconds,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
+    def refresh(
+        self,
+        session_id: str,
+        request: RefreshSessionRequestBody | Mapping[str, Any] | None = None,
+        *,
+        expired_token: str | None = None,
+        refresh_token: str | None = None,
+        request_origin: str | None = None,
+        request_headers: Mapping[str, Any] | None = None,
+        format: str | None = None,
+        request_originating_ip: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionRefresh]:
+        """``sessions.refresh`` as the raw response; ``parse()`` gives the
+        `SessionRefresh`."""
+        return self._portal.call(
+            lambda c: c.sessions.with_raw_response.refresh(
+                session_id,
+                request,
+                expired_token=expired_token,
+                refresh_token=refresh_token,
+                request_origin=request_origin,
+                request_headers=request_headers,
+                format=format,
+                request_originating_ip=request_originating_ip,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
             )
         )

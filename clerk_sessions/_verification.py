@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import enum
 import json
+import logging
 import re
 import sys
 import time
@@ -117,6 +118,8 @@ _PEM_KEY_CACHE_SIZE = 8
 _MAX_NUMERIC_DATE = 2**53
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SESSION_COOKIE = "__session"
+
+logger = logging.getLogger("clerk_sessions")
 
 _JWT_EXTRA_HINT = 'networkless verification needs the jwt extra: pip install "clerk-sessions[jwt]"'
 
@@ -280,11 +283,13 @@ class TokenVerifier:
     """Verifies Clerk session tokens without a network round trip per token.
 
     ``fetch_jwks`` returns the instance's JSON Web Key Set (``GET /jwks``, decoded). Keys
-    are cached on the verifier and refetched only when a token names a ``kid`` the cache
-    lacks: one fetch at a time however many callers wait for it, and at most one per
-    ``cooldown_s`` (by ``clock``), so forged ``kid``s cannot make it fetch in a loop. A
-    failed fetch keeps the last good keys. ``now`` is the wall clock the time claims are
-    checked against.
+    are cached on the verifier for ``ttl_s`` (by ``clock``): the first verification after
+    that fetches the set again, so a key Clerk retired stops verifying within the TTL.
+    A token naming a ``kid`` the cache lacks also triggers a fetch. Fetches run one at a
+    time however many callers wait for them, and at most one per ``cooldown_s``, so
+    forged ``kid``s cannot make it fetch in a loop. A failed fetch keeps the last good
+    keys (a rotation adds a key before it retires one) and logs a warning. ``now`` is the
+    wall clock the time claims are checked against.
 
     Use a verifier from one event loop at a time (asyncio or trio).
     """
@@ -293,15 +298,18 @@ class TokenVerifier:
         self,
         fetch_jwks: Callable[[], Awaitable[Mapping[str, Any]]],
         *,
+        ttl_s: float = 300.0,
         cooldown_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._fetch_jwks = fetch_jwks
+        self._ttl_s = ttl_s
         self._cooldown_s = cooldown_s
         self._clock = clock
         self._now = now
         self._keys: dict[str, RSAPublicKey] = {}
+        self._keys_fetched_at: float | None = None
         self._pem_keys: dict[str, RSAPublicKey] = {}
         self._last_fetch_at: float | None = None
         self._completed_fetches = 0
@@ -456,11 +464,12 @@ class TokenVerifier:
         if not isinstance(kid, str):
             raise _fail(Reason.UNKNOWN_KID, "the token names no 'kid' and no jwt_key was given")
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and not self._expired():
             return key
-        # Try until some fetch completes after this call began: waiting for one already
-        # in flight or running one. A cancelled fetch completes nothing, so a waiter then
-        # runs its own; a completed one without the kid means the kid is unknown.
+        # Wait until some fetch completes after this call began: one already in flight,
+        # or one this call runs. A cancelled fetch completes nothing, so a waiter then
+        # runs its own. Within the cooldown no fetch is started: the keys at hand (stale
+        # ones included, after a failed refresh) are all there is.
         seen = self._completed_fetches
         while self._completed_fetches == seen:
             if self._fetch_done is not None:
@@ -469,14 +478,20 @@ class TokenVerifier:
                 break
             else:
                 await self._refresh_keys()
-            key = self._keys.get(kid)
-            if key is not None:
-                return key
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
         if not self._keys:
             raise _fail(Reason.JWKS_UNAVAILABLE, "no JWKS keys are available") from (
                 self._last_fetch_error
             )
         raise _fail(Reason.UNKNOWN_KID, "the JWKS has no key with the token's 'kid'")
+
+    def _expired(self) -> bool:
+        return (
+            self._keys_fetched_at is not None
+            and self._clock() - self._keys_fetched_at >= self._ttl_s
+        )
 
     def _cooling_down(self) -> bool:
         return (
@@ -498,8 +513,10 @@ class TokenVerifier:
                 # Whatever went wrong (network, HTTP status, bad document), the keys
                 # we have stay valid: a rotation adds a key before it retires one.
                 self._last_fetch_error = exc
+                self._log_failed_fetch(exc)
             else:
                 self._keys = keys
+                self._keys_fetched_at = self._last_fetch_at
                 self._last_fetch_error = None
             finished = True
             self._completed_fetches += 1
@@ -509,6 +526,19 @@ class TokenVerifier:
                 self._last_fetch_at = previous_fetch_at
             self._fetch_done = None
             done.set()
+
+    def _log_failed_fetch(self, exc: Exception) -> None:
+        if not logger.isEnabledFor(logging.WARNING):
+            return
+        if self._keys_fetched_at is None:
+            logger.warning("could not fetch the JWKS: %s", exc)
+        else:
+            logger.warning(
+                "could not refresh the JWKS (%s); the %d keys fetched %.0f s ago stay in use",
+                exc,
+                len(self._keys),
+                self._clock() - self._keys_fetched_at,
+            )
 
 
 def _str_or_none(value: object) -> str | None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
 from clerk_sessions._claims import RequestState, SessionClaims
 from clerk_sessions._errors import ClerkErrors, SDKError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "BulkRevokeResult",
@@ -26,6 +29,7 @@ __all__ = [
     "ItemOutcome",
     "JobStatus",
     "QueryParamStatus",
+    "RawResponse",
     "RefreshSessionRequestBody",
     "RequestState",
     "SDKError",
@@ -39,6 +43,9 @@ __all__ = [
     "SessionTask",
     "SessionToken",
 ]
+
+
+T = TypeVar("T")
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -324,3 +331,25 @@ class ItemOutcome:
         if self.status_code is not None:
             return self.status_code == 429 or self.status_code >= 500
         return self.error_code == CONNECTION_ERROR_CODE
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse(Generic[T]):
+    """A successful answer as it arrived (``clerk.sessions.with_raw_response.<op>``).
+
+    ``status_code``, ``headers`` (`httpx.Headers`), ``content`` (the body, bytes) and
+    ``clerk_trace_id`` (Clerk's id of the request, from its ``X-Clerk-Trace-Id`` header;
+    None when the answer has none). ``parse()`` returns exactly what the plain call
+    returns. The body is decoded before the call returns, so a raw call raises exactly
+    what the plain call would (`ResponseValidationError` included).
+    """
+
+    status_code: int
+    headers: httpx.Headers = attrs.field(eq=False)
+    content: bytes = attrs.field(repr=False)
+    clerk_trace_id: str | None = None
+    _parsed: T = attrs.field(alias="parsed", repr=False, eq=False)
+
+    def parse(self) -> T:
+        """The body decoded, as the plain call returns it."""
+        return self._parsed

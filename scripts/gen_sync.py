@@ -99,7 +99,10 @@ The sync client for the sessions part of Clerk's Backend API.
     ``with Clerk() as clerk:`` or call ``clerk.close()`` when done."""
 
 CLOSE_DOC = '''"""Close the connection pool (unless it belongs to your own ``http_client``),
-        then stop the client's event loop thread and wait for it to end."""'''
+        then stop the client's event loop thread and wait for it to end.
+
+        A client made by `with_options` closes nothing: the pool and the thread are its
+        parent's."""'''
 
 
 def sync_name(async_name: str) -> str:
@@ -261,6 +264,12 @@ def method_text(
         return method("__exit__", params, "None", doc, "self.close()")
     if name == "aclose":
         return method("close", params, "None", CLOSE_DOC, "self._portal.close()")
+    if isinstance(fn, ast.FunctionDef) and _returns(fn) == "AsyncClerk":
+        # A derived client (`with_options`): a Clerk on a view of this one's portal.
+        body = (
+            f"return Clerk._from_portal(self._portal.derive(lambda c: c{path}.{name}({forward})))"
+        )
+        return method(name, params, "Clerk", doc, body)
     if isinstance(fn, ast.AsyncFunctionDef) and inspect.iscoroutinefunction(value):
         returns = "None"
         if fn.returns is not None:
@@ -277,6 +286,10 @@ def method_text(
     raise TypeError(f"gen_sync cannot wrap {name}: not a coroutine function")
 
 
+def _returns(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    return None if fn.returns is None else ast.unparse(fn.returns)
+
+
 def method(name: str, params: str, returns: str, doc: str, body: str) -> str:
     """A method at class level. ``doc`` is a docstring literal as written in a method of
     the source, so its continuation lines already carry the method-level indentation."""
@@ -286,11 +299,12 @@ def method(name: str, params: str, returns: str, doc: str, body: str) -> str:
     return text + f"        {body}\n"
 
 
-def resources(source: SourceModule) -> list[tuple[str, type[Any]]]:
-    """``(attribute, async class)`` for every ``self.x = AsyncX(...)`` in ``__init__``."""
+def resources(source: SourceModule, class_name: str) -> list[tuple[str, type[Any]]]:
+    """``(attribute, async class)`` for every ``self.x = AsyncX(...)`` in the
+    ``__init__`` of ``class_name`` (`AsyncClerk`, or a resource with sub-resources)."""
     init = next(
         node
-        for node in source.class_def("AsyncClerk").body
+        for node in source.class_def(class_name).body
         if isinstance(node, ast.FunctionDef) and node.name == "__init__"
     )
     found = []
@@ -331,15 +345,23 @@ def plain_attributes(source: SourceModule, skip: set[str]) -> list[str]:
     return names
 
 
-def resource_class(imports: Imports, attr: str, cls: type[Any]) -> str:
+def resource_classes(imports: Imports, path: str, cls: type[Any]) -> list[str]:
+    """The sync class of resource ``cls`` (reached from the client by ``path``, such as
+    ``.sessions``), then those of its sub-resources (``.sessions.with_raw_response``)."""
     source = SourceModule(cls.__module__)
+    subs = resources(source, cls.__name__)
     class_doc = source.segment(source.class_def(cls.__name__).body[0])
     body = f"    {class_doc}\n\n"
     body += "    def __init__(self, portal: Portal) -> None:\n        self._portal = portal\n"
+    for attr, sub in subs:
+        body += f"        self.{attr} = {sync_name(sub.__name__)}(portal)\n"
     for name, value, fn in methods(cls, source):
         assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-        body += "\n" + method_text(imports, source, name, value, fn, f".{attr}")
-    return f"class {sync_name(cls.__name__)}:\n{body}"
+        body += "\n" + method_text(imports, source, name, value, fn, path)
+    classes = [f"class {sync_name(cls.__name__)}:\n{body}"]
+    for attr, sub in subs:
+        classes += resource_classes(imports, f"{path}.{attr}", sub)
+    return classes
 
 
 def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
@@ -361,6 +383,18 @@ def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
         body += f"        self.{attr} = self._portal.client.{attr}\n"
     for attr, cls in found:
         body += f"        self.{attr} = {sync_name(cls.__name__)}(self._portal)\n"
+    body += (
+        "\n    @classmethod\n"
+        "    def _from_portal(cls, portal: Portal) -> Clerk:\n"
+        '        """A `Clerk` on ``portal``: a derived client\'s view of its parent\'s."""\n'
+        "        clerk = cls.__new__(cls)\n"
+        "        clerk._portal = portal\n"
+    )
+    for attr in plain_attributes(source, {a for a, _ in found}):
+        body += f"        clerk.{attr} = portal.client.{attr}\n"
+    for attr, cls in found:
+        body += f"        clerk.{attr} = {sync_name(cls.__name__)}(portal)\n"
+    body += "        return clerk\n"
     body += (
         "\n    def __repr__(self) -> str:\n"
         "        # Never the secret key.\n"
@@ -413,10 +447,11 @@ def generate() -> str:
     """The full text of ``_sync.py``."""
     imports = Imports()
     client_source = SourceModule(AsyncClerk.__module__)
-    found = resources(client_source)
+    found = resources(client_source, "AsyncClerk")
     classes = [clerk_class(imports, found)]
-    classes += [resource_class(imports, attr, cls) for attr, cls in found]
-    names = ["Clerk", *(sync_name(cls.__name__) for _, cls in found)]
+    for attr, cls in found:
+        classes += resource_classes(imports, f".{attr}", cls)
+    names = [text.split(":", 1)[0].removeprefix("class ") for text in classes]
     all_line = "__all__ = [" + ", ".join(f'"{n}"' for n in sorted(names)) + "]\n"
     text = HEADER + MODULE_DOC + "\n" + imports.render() + "\n" + all_line + "\n\n"
     text += "\n\n".join(classes)

@@ -12,6 +12,9 @@ response's body and headers (a traceback holds every frame of the failed call: w
 them a failure cost about 15 KB), so a job of many failures stays small and its result
 can be pickled.
 
+Per-call options (``retries``, ``server_url``, ``timeout_ms``, ``http_headers``) arrive
+checked, as the keywords every request of the run passes on.
+
 Quota: nothing here counts requests. Every attempt goes through the client's transport,
 which waits on the client's `RateLimit` (shared with every other call of the client) and
 pauses it on a 429, so all workers hold until the ``Retry-After``, not only the one that
@@ -20,12 +23,19 @@ got it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
-from typing import TYPE_CHECKING, cast
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from clerk_sessions._config import RetryConfig, Unset
 from clerk_sessions._errors import (
     ClerkErrors,
     ClerkSessionsError,
@@ -178,12 +188,12 @@ class _Run:
         sessions: AsyncSessions,
         ids: _Ids,
         on_progress: ProgressCallback | None,
-        retries: RetryConfig | Unset | None,
+        options: Mapping[str, Any],
     ) -> None:
         self.sessions = sessions
         self.ids = ids
         self.on_progress = on_progress
-        self.retries = retries
+        self.options = options
         self.revoked: dict[str, Session] = {}
         self.failed: dict[str, Exception] = {}
         self.error: Exception | None = None
@@ -209,7 +219,7 @@ class _Run:
 
     async def revoke_one(self, session_id: str) -> None:
         try:
-            session = await revoke_one(self.sessions, session_id, retries=self.retries)
+            session = await revoke_one(self.sessions, session_id, **self.options)
         except Exception as exc:
             # Whatever one id raised (an API error, a bad id, a parser's or a library's
             # exception) is that id's outcome; the others still get their turn.
@@ -231,22 +241,23 @@ async def revoke_one(
     sessions: AsyncSessions,
     session_id: str,
     *,
-    retries: RetryConfig | Unset | None,
     done_statuses: Collection[SessionStatus] = (SessionStatus.REVOKED,),
+    **options: Any,
 ) -> Session:
     """Revoke one session by the bulk rules, and return it.
 
     A revoke the API refuses (400/422) counts as done when the session's status is in
     ``done_statuses`` (a GET tells); the refusal is raised otherwise. Any other failure
-    is raised as it came (the durable jobs share this with `revoke_many`).
+    is raised as it came (the durable jobs share this with `revoke_many`). ``options``
+    are the per-call options (``retries``, ``server_url``, ...) of both requests.
     """
     try:
-        return await sessions.revoke(session_id, retries=retries)
+        return await sessions.revoke(session_id, **options)
     except ClerkErrors as exc:
         if exc.status_code not in _REFUSAL_STATUSES:
             raise
         try:
-            current = await sessions.get(session_id, retries=retries)
+            current = await sessions.get(session_id, **options)
         except ClerkSessionsError:
             raise exc from None
         if current.status not in done_statuses:
@@ -260,13 +271,13 @@ async def revoke_many(
     *,
     concurrency: int,
     on_progress: ProgressCallback | None,
-    retries: RetryConfig | Unset | None,
+    **options: Any,
 ) -> BulkRevokeResult:
     """The implementation of `AsyncSessions.revoke_many` (see its docstring)."""
     check_concurrency(concurrency)
     check_progress(on_progress)
     ids = _Ids(session_ids)
-    run = _Run(sessions, ids, on_progress, retries)
+    run = _Run(sessions, ids, on_progress, options)
     try:
         async with anyio.create_task_group() as tg:
             # No more workers than ids: a small list does not start idle tasks.
@@ -291,7 +302,7 @@ async def revoke_all(
     client_id: str | None,
     concurrency: int,
     on_progress: ProgressCallback | None,
-    retries: RetryConfig | Unset | None,
+    **options: Any,
 ) -> BulkRevokeResult:
     """The implementation of `AsyncSessions.revoke_all` (see its docstring)."""
     if (user_id is None) == (client_id is None):
@@ -317,7 +328,7 @@ async def revoke_all(
                 client_id=client_id,
                 status=QueryParamStatus.ACTIVE,
                 page_size=_PAGE_SIZE,
-                retries=retries,
+                **options,
             )
             fresh = list(dict.fromkeys([s.id async for s in listing if s.id not in handled]))
             if not fresh:
@@ -328,7 +339,7 @@ async def revoke_all(
                 fresh,
                 concurrency=concurrency,
                 on_progress=None if on_progress is None else report,
-                retries=retries,
+                **options,
             )
             revoked.update(result.revoked)
             failed.update(result.failed)

@@ -15,11 +15,19 @@ from clerk_sessions import _serde
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import AnswerMismatch, GoneError
 from clerk_sessions._resources import bulk
-from clerk_sessions._transport import Transport, path_segment
+from clerk_sessions._transport import (
+    Transport,
+    check_http_headers,
+    check_server_url,
+    check_timeout_ms,
+    path_segment,
+    with_query,
+)
 from clerk_sessions.models import (
     BulkRevokeResult,
     CreateSessionRequestBody,
     QueryParamStatus,
+    RawResponse,
     RefreshSessionRequestBody,
     Session,
     SessionPage,
@@ -27,7 +35,7 @@ from clerk_sessions.models import (
     SessionToken,
 )
 
-__all__ = ["AsyncSessions", "SessionIterator"]
+__all__ = ["AsyncSessions", "AsyncSessionsWithRawResponse", "SessionIterator", "call_options"]
 
 _MAX_PAGE_SIZE = 500
 
@@ -121,46 +129,131 @@ def _decode_refresh(body: bytes) -> SessionRefresh:
     return result
 
 
+def call_options(
+    *,
+    retries: RetryConfig | Unset | None,
+    server_url: str | None,
+    timeout_ms: int | None,
+    http_headers: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The per-call options of an operation that sends many requests, checked once
+    before the first one (a bad one must not become every item's failure)."""
+    if retries is not UNSET and retries is not None and not isinstance(retries, RetryConfig):
+        raise TypeError(f"retries must be a RetryConfig or None, got {type(retries).__name__}")
+    return {
+        "retries": retries,
+        "server_url": None if server_url is None else check_server_url(server_url),
+        "timeout_ms": check_timeout_ms(timeout_ms),
+        "http_headers": check_http_headers(http_headers),
+    }
+
+
+def _session_path(session_id: str, suffix: str = "") -> str:
+    return "/sessions/" + path_segment("session_id", session_id) + suffix
+
+
+def _template_path(session_id: str, template_name: str) -> str:
+    return _session_path(session_id, "/tokens/" + path_segment("template_name", template_name))
+
+
+def _list_path(
+    client_id: str | None,
+    user_id: str | None,
+    status: QueryParamStatus | str | None,
+    paginated: bool | None,
+    limit: int | None,
+    offset: int | None,
+) -> str:
+    if paginated is not None and not isinstance(paginated, bool):
+        raise TypeError(f"paginated must be a bool, got {type(paginated).__name__}")
+    for name, value in (("client_id", client_id), ("user_id", user_id)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    return with_query(
+        "/sessions",
+        {
+            "client_id": client_id,
+            "user_id": user_id,
+            "status": _status_value(status),
+            "paginated": paginated,
+            "limit": _int_param("limit", limit, 1),
+            "offset": _int_param("offset", offset, 0),
+        },
+    )
+
+
+def _create_body(
+    request: CreateSessionRequestBody | Mapping[str, Any] | None,
+    user_id: str | None,
+    active_organization_id: str | None,
+) -> Any:
+    if request is not None:
+        if user_id is not None or active_organization_id is not None:
+            raise TypeError("create() takes either request= or keywords, not both")
+        body = _request_body(request, CreateSessionRequestBody, "request")
+    elif user_id is None:
+        raise TypeError("create() needs user_id= (or request={'user_id': ...})")
+    else:
+        body = _request_body(
+            {"user_id": user_id, "active_organization_id": active_organization_id},
+            CreateSessionRequestBody,
+            "request",
+        )
+    return _serde.unstructure_body(body)
+
+
+def _refresh_body(
+    request: RefreshSessionRequestBody | Mapping[str, Any] | None, **fields: Any
+) -> Any:
+    given = {k: v for k, v in fields.items() if v is not None}
+    if request is not None:
+        if given:
+            raise TypeError("refresh() takes either request= or keywords, not both")
+        body = _request_body(request, RefreshSessionRequestBody, "request")
+    else:
+        body = _request_body(given, RefreshSessionRequestBody, "request")
+    return _serde.unstructure_body(body)
+
+
+def _verify_body(token: str | None) -> dict[str, str] | None:
+    if token is not None and not isinstance(token, str):
+        raise TypeError(f"token must be a string, got {type(token).__name__}")
+    return None if token is None else {"token": token}
+
+
+def _warn_verify() -> None:
+    warnings.warn(
+        "sessions.verify() is deprecated and removed from Clerk's API since 2025-04-10; "
+        "verify session tokens without a network call with clerk.verify_token()",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def _verify_gone(exc: GoneError) -> GoneError:
+    return GoneError(
+        status_code=exc.status_code,
+        errors=exc.errors,
+        clerk_trace_id=exc.clerk_trace_id,
+        headers=exc.headers,
+        body=exc.body,
+        hint="the verify endpoint is gone; verify the session token locally "
+        "with clerk.verify_token(token)",
+    )
+
+
 class AsyncSessions:
-    """Operations on sessions. Reach it as ``clerk.sessions``."""
+    """Operations on sessions. Reach it as ``clerk.sessions``.
+
+    Every operation also takes the official SDK's per-call options: ``retries`` (UNSET:
+    the client's policy; None: no retries), ``server_url``, ``timeout_ms`` and
+    ``http_headers`` (added to the request; one that would replace ``Authorization``,
+    ``Clerk-API-Version`` or ``User-Agent`` raises `ValueError` before any I/O).
+    """
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._prefix = "/sessions/"
-
-    def _session_url(self, session_id: str, suffix: str = "") -> str:
-        return (
-            self._transport.base_url
-            + self._prefix
-            + path_segment("session_id", session_id)
-            + suffix
-        )
-
-    def _list_url(
-        self,
-        client_id: str | None,
-        user_id: str | None,
-        status: QueryParamStatus | str | None,
-        paginated: bool | None,
-        limit: int | None,
-        offset: int | None,
-    ) -> str:
-        if paginated is not None and not isinstance(paginated, bool):
-            raise TypeError(f"paginated must be a bool, got {type(paginated).__name__}")
-        for name, value in (("client_id", client_id), ("user_id", user_id)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-        return self._transport.url(
-            "/sessions",
-            {
-                "client_id": client_id,
-                "user_id": user_id,
-                "status": _status_value(status),
-                "paginated": paginated,
-                "limit": _int_param("limit", limit, 1),
-                "offset": _int_param("offset", offset, 0),
-            },
-        )
+        self.with_raw_response = AsyncSessionsWithRawResponse(self)
 
     async def list(
         self,
@@ -172,6 +265,9 @@ class AsyncSessions:
         limit: int | None = None,
         offset: int | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> list[Session]:
         """List all sessions.
 
@@ -181,9 +277,15 @@ class AsyncSessions:
         and ``offset`` page through the results; see ``list_page`` for the total count
         and ``iterate`` for every match.
         """
-        url = self._list_url(client_id, user_id, status, paginated, limit, offset)
         return await self._transport.request(
-            "GET", url, _decode_list, replay_safe=True, retries=retries
+            "GET",
+            _list_path(client_id, user_id, status, paginated, limit, offset),
+            _decode_list,
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
         )
 
     async def list_page(
@@ -195,14 +297,23 @@ class AsyncSessions:
         limit: int | None = None,
         offset: int | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionPage:
         """One page of sessions with the total count (``paginated=true``).
 
         ``total_count`` is None if the server answered without it.
         """
-        url = self._list_url(client_id, user_id, status, True, limit, offset)
         return await self._transport.request(
-            "GET", url, _serde.decode_session_page, replay_safe=True, retries=retries
+            "GET",
+            _list_path(client_id, user_id, status, True, limit, offset),
+            _serde.decode_session_page,
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
         )
 
     def iterate(
@@ -213,6 +324,9 @@ class AsyncSessions:
         status: QueryParamStatus | str | None = None,
         page_size: int = 100,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionIterator:
         """Every session that matches, fetched page by page as you iterate.
 
@@ -225,15 +339,18 @@ class AsyncSessions:
         size = _int_param("page_size", page_size, 1)
         if size is None or size > _MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
-        # Validate the filters now, not at the first `__anext__`.
-        self._list_url(client_id, user_id, status, True, size, 0)
+        # Validate the filters and options now, not at the first `__anext__`.
+        _list_path(client_id, user_id, status, True, size, 0)
+        options = call_options(
+            retries=retries, server_url=server_url, timeout_ms=timeout_ms, http_headers=http_headers
+        )
         return SessionIterator(
             self,
             client_id=client_id,
             user_id=user_id,
             status=status,
             page_size=size,
-            retries=retries,
+            options=options,
         )
 
     async def create(
@@ -243,6 +360,9 @@ class AsyncSessions:
         user_id: str | None = None,
         active_organization_id: str | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> Session:
         """Create a new active session for the provided user ID.
 
@@ -250,39 +370,47 @@ class AsyncSessions:
         production instances. Pass ``request={"user_id": ...}`` (the seed's form), a
         `CreateSessionRequestBody`, or the keywords.
         """
-        if request is not None:
-            if user_id is not None or active_organization_id is not None:
-                raise TypeError("create() takes either request= or keywords, not both")
-            body = _request_body(request, CreateSessionRequestBody, "request")
-        elif user_id is None:
-            raise TypeError("create() needs user_id= (or request={'user_id': ...})")
-        else:
-            body = _request_body(
-                {"user_id": user_id, "active_organization_id": active_organization_id},
-                CreateSessionRequestBody,
-                "request",
-            )
         return await self._transport.request(
             "POST",
-            self._transport.base_url + "/sessions",
+            "/sessions",
             _serde.decode_session,
             replay_safe=False,
             retries=retries,
-            json_body=_serde.unstructure_body(body),
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            json_body=_create_body(request, user_id, active_organization_id),
         )
 
-    async def get(self, session_id: str, *, retries: RetryConfig | Unset | None = UNSET) -> Session:
+    async def get(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> Session:
         """Retrieve the details of a session."""
         return await self._transport.request(
             "GET",
-            self._session_url(session_id),
+            _session_path(session_id),
             _decode_session_for(session_id),
             replay_safe=True,
             retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
         )
 
     async def revoke(
-        self, session_id: str, *, retries: RetryConfig | Unset | None = UNSET
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> Session:
         """Revoke a session.
 
@@ -292,10 +420,13 @@ class AsyncSessions:
         """
         return await self._transport.request(
             "POST",
-            self._session_url(session_id, "/revoke"),
+            _session_path(session_id, "/revoke"),
             _decode_session_for(session_id),
             replay_safe=True,
             retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
         )
 
     async def verify(
@@ -304,6 +435,9 @@ class AsyncSessions:
         *,
         token: str | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> Session:
         """Verify a session. Deprecated: use networkless ``verify_token`` instead.
 
@@ -312,34 +446,22 @@ class AsyncSessions:
         ``Clerk-API-Version: 2025-03-12``; an instance that no longer serves it answers
         410, raised as `GoneError`.
         """
-        warnings.warn(
-            "sessions.verify() is deprecated and removed from Clerk's API since 2025-04-10; "
-            "verify session tokens without a network call with clerk.verify_token()",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if token is not None and not isinstance(token, str):
-            raise TypeError(f"token must be a string, got {type(token).__name__}")
+        _warn_verify()
         try:
             return await self._transport.request(
                 "POST",
-                self._session_url(session_id, "/verify"),
+                _session_path(session_id, "/verify"),
                 _decode_session_for(session_id),
                 replay_safe=True,
                 retries=retries,
-                json_body=None if token is None else {"token": token},
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+                json_body=_verify_body(token),
                 api_version=VERIFY_API_VERSION,
             )
         except GoneError as exc:
-            raise GoneError(
-                status_code=exc.status_code,
-                errors=exc.errors,
-                clerk_trace_id=exc.clerk_trace_id,
-                headers=exc.headers,
-                body=exc.body,
-                hint="the verify endpoint is gone; verify the session token locally "
-                "with clerk.verify_token(token)",
-            ) from exc
+            raise _verify_gone(exc) from exc
 
     async def create_token(
         self,
@@ -347,6 +469,9 @@ class AsyncSessions:
         *,
         expires_in_seconds: float | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionToken:
         """Create a session token: a JSON Web Token (JWT) based on a session.
 
@@ -355,10 +480,13 @@ class AsyncSessions:
         """
         return await self._transport.request(
             "POST",
-            self._session_url(session_id, "/tokens"),
+            _session_path(session_id, "/tokens"),
             _decode_token,
             replay_safe=True,
             retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
             json_body=_expires_body(expires_in_seconds),
         )
 
@@ -369,19 +497,24 @@ class AsyncSessions:
         *,
         expires_in_seconds: float | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionToken:
         """Create a session token from a JWT template.
 
         Creates a JSON Web Token (JWT) based on a session and a JWT template name defined
         for your instance (e.g. ``custom_hasura``).
         """
-        suffix = "/tokens/" + path_segment("template_name", template_name)
         return await self._transport.request(
             "POST",
-            self._session_url(session_id, suffix),
+            _template_path(session_id, template_name),
             _decode_token,
             replay_safe=True,
             retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
             json_body=_expires_body(expires_in_seconds),
         )
 
@@ -397,6 +530,9 @@ class AsyncSessions:
         format: str | None = None,
         request_originating_ip: str | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> SessionRefresh:
         """Refresh a session by creating a new session token.
 
@@ -405,28 +541,25 @@ class AsyncSessions:
         errors, which signals the SDKs to fall back to the handshake flow. The answer is
         a token or cookie directives, per ``format``.
         """
-        fields = {
-            "expired_token": expired_token,
-            "refresh_token": refresh_token,
-            "request_origin": request_origin,
-            "request_headers": request_headers,
-            "format": format,
-            "request_originating_ip": request_originating_ip,
-        }
-        given = {k: v for k, v in fields.items() if v is not None}
-        if request is not None:
-            if given:
-                raise TypeError("refresh() takes either request= or keywords, not both")
-            body = _request_body(request, RefreshSessionRequestBody, "request")
-        else:
-            body = _request_body(given, RefreshSessionRequestBody, "request")
+        body = _refresh_body(
+            request,
+            expired_token=expired_token,
+            refresh_token=refresh_token,
+            request_origin=request_origin,
+            request_headers=request_headers,
+            format=format,
+            request_originating_ip=request_originating_ip,
+        )
         return await self._transport.request(
             "POST",
-            self._session_url(session_id, "/refresh"),
+            _session_path(session_id, "/refresh"),
             _decode_refresh,
             replay_safe=False,
             retries=retries,
-            json_body=_serde.unstructure_body(body),
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            json_body=body,
         )
 
     async def revoke_many(
@@ -436,6 +569,9 @@ class AsyncSessions:
         concurrency: int = 8,
         on_progress: Callable[[int, int | None], object] | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> BulkRevokeResult:
         """Revoke many sessions, at most ``concurrency`` requests at a time.
 
@@ -443,8 +579,8 @@ class AsyncSessions:
         ids is fine: ids are drawn as workers free up, so memory in flight is bounded by
         ``concurrency``). An id is never sent twice: duplicates are skipped, which means
         the distinct ids seen so far are kept (the ids only). Each request uses the retry
-        policy (``retries``) and the client's `RateLimit`, which a 429 pauses for every
-        worker.
+        policy (``retries``), the other per-call options, and the client's `RateLimit`,
+        which a 429 pauses for every worker.
 
         Returns a `BulkRevokeResult` holding every distinct id exactly once: in
         ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
@@ -463,8 +599,8 @@ class AsyncSessions:
         Errors and early stops:
 
         - Bad arguments raise before any request: ``concurrency`` not an integer >= 1,
-          ``on_progress`` not callable, a single string instead of an iterable, or a
-          collection holding a non-string id (`TypeError`).
+          ``on_progress`` not callable, a single string instead of an iterable, a
+          collection holding a non-string id (`TypeError`), or a bad per-call option.
         - If an iterator yields a non-string id (`TypeError`) or raises, or
           ``on_progress`` raises, no further id is started, the requests in flight
           finish, and that exception propagates with the result so far attached as its
@@ -479,7 +615,12 @@ class AsyncSessions:
             session_ids,
             concurrency=concurrency,
             on_progress=on_progress,
-            retries=retries,
+            **call_options(
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            ),
         )
 
     async def revoke_all(
@@ -490,6 +631,9 @@ class AsyncSessions:
         concurrency: int = 8,
         on_progress: Callable[[int, int | None], object] | None = None,
         retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
     ) -> BulkRevokeResult:
         """Revoke every active session of a user (``user_id=``) or of a client
         (``client_id=``); exactly one of them is required.
@@ -507,7 +651,268 @@ class AsyncSessions:
             client_id=client_id,
             concurrency=concurrency,
             on_progress=on_progress,
+            **call_options(
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            ),
+        )
+
+
+class AsyncSessionsWithRawResponse:
+    """The single-request operations of ``clerk.sessions``, answering with the raw
+    response: ``clerk.sessions.with_raw_response.get(...)``.
+
+    Each takes the same arguments as the plain operation and returns a `RawResponse`
+    (status, headers, trace id, body) whose ``parse()`` returns what the plain operation
+    returns. Errors raise exactly as the plain operation's do.
+    """
+
+    def __init__(self, sessions: AsyncSessions) -> None:
+        self._transport = sessions._transport  # pyright: ignore[reportPrivateUsage]
+
+    async def list(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        paginated: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[list[Session]]:
+        """``sessions.list`` as the raw response; ``parse()`` gives the sessions."""
+        return await self._transport.request(
+            "GET",
+            _list_path(client_id, user_id, status, paginated, limit, offset),
+            _decode_list,
+            replay_safe=True,
             retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            raw=True,
+        )
+
+    async def list_page(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionPage]:
+        """``sessions.list_page`` as the raw response; ``parse()`` gives the page."""
+        return await self._transport.request(
+            "GET",
+            _list_path(client_id, user_id, status, True, limit, offset),
+            _serde.decode_session_page,
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            raw=True,
+        )
+
+    async def create(
+        self,
+        request: CreateSessionRequestBody | Mapping[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        active_organization_id: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.create`` as the raw response; ``parse()`` gives the `Session`."""
+        return await self._transport.request(
+            "POST",
+            "/sessions",
+            _serde.decode_session,
+            replay_safe=False,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            json_body=_create_body(request, user_id, active_organization_id),
+            raw=True,
+        )
+
+    async def get(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.get`` as the raw response; ``parse()`` gives the `Session`."""
+        return await self._transport.request(
+            "GET",
+            _session_path(session_id),
+            _decode_session_for(session_id),
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            raw=True,
+        )
+
+    async def revoke(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.revoke`` as the raw response; ``parse()`` gives the `Session`."""
+        return await self._transport.request(
+            "POST",
+            _session_path(session_id, "/revoke"),
+            _decode_session_for(session_id),
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            raw=True,
+        )
+
+    async def verify(
+        self,
+        session_id: str,
+        *,
+        token: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[Session]:
+        """``sessions.verify`` (deprecated) as the raw response; ``parse()`` gives the
+        `Session`."""
+        _warn_verify()
+        try:
+            return await self._transport.request(
+                "POST",
+                _session_path(session_id, "/verify"),
+                _decode_session_for(session_id),
+                replay_safe=True,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+                json_body=_verify_body(token),
+                api_version=VERIFY_API_VERSION,
+                raw=True,
+            )
+        except GoneError as exc:
+            raise _verify_gone(exc) from exc
+
+    async def create_token(
+        self,
+        session_id: str,
+        *,
+        expires_in_seconds: float | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionToken]:
+        """``sessions.create_token`` as the raw response; ``parse()`` gives the
+        `SessionToken`."""
+        return await self._transport.request(
+            "POST",
+            _session_path(session_id, "/tokens"),
+            _decode_token,
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            json_body=_expires_body(expires_in_seconds),
+            raw=True,
+        )
+
+    async def create_token_from_template(
+        self,
+        session_id: str,
+        template_name: str,
+        *,
+        expires_in_seconds: float | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionToken]:
+        """``sessions.create_token_from_template`` as the raw response; ``parse()`` gives
+        the `SessionToken`."""
+        return await self._transport.request(
+            "POST",
+            _template_path(session_id, template_name),
+            _decode_token,
+            replay_safe=True,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            json_body=_expires_body(expires_in_seconds),
+            raw=True,
+        )
+
+    async def refresh(
+        self,
+        session_id: str,
+        request: RefreshSessionRequestBody | Mapping[str, Any] | None = None,
+        *,
+        expired_token: str | None = None,
+        refresh_token: str | None = None,
+        request_origin: str | None = None,
+        request_headers: Mapping[str, Any] | None = None,
+        format: str | None = None,
+        request_originating_ip: str | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[SessionRefresh]:
+        """``sessions.refresh`` as the raw response; ``parse()`` gives the
+        `SessionRefresh`."""
+        body = _refresh_body(
+            request,
+            expired_token=expired_token,
+            refresh_token=refresh_token,
+            request_origin=request_origin,
+            request_headers=request_headers,
+            format=format,
+            request_originating_ip=request_originating_ip,
+        )
+        return await self._transport.request(
+            "POST",
+            _session_path(session_id, "/refresh"),
+            _decode_refresh,
+            replay_safe=False,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+            json_body=body,
+            raw=True,
         )
 
 
@@ -527,12 +932,14 @@ class SessionIterator:
         user_id: str | None,
         status: QueryParamStatus | str | None,
         page_size: int,
-        retries: RetryConfig | Unset | None,
+        options: Mapping[str, Any],
     ) -> None:
         self._sessions = sessions
-        self._filters = {"client_id": client_id, "user_id": user_id, "status": status}
+        self._client_id = client_id
+        self._user_id = user_id
+        self._status = status
         self._page_size = page_size
-        self._retries = retries
+        self._options = options
         self._offset = 0
         self._buffer: list[Session] = []
         self._exhausted = False
@@ -546,10 +953,12 @@ class SessionIterator:
             if self._exhausted:
                 raise StopAsyncIteration
             page = await self._sessions.list_page(
-                **self._filters,
+                client_id=self._client_id,
+                user_id=self._user_id,
+                status=self._status,
                 limit=self._page_size,
                 offset=self._offset,
-                retries=self._retries,
+                **self._options,
             )
             self._offset += len(page.data)
             if len(page.data) < self._page_size or (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import threading
 from collections.abc import Callable
 from urllib.parse import quote
@@ -240,7 +241,7 @@ class FakeApp:
                     "You have exceeded the maximum allowed number of requests. "
                     f"Please try again in {wait} seconds.",
                 )
-                return attrs.evolve(answer, headers=(("retry-after", str(wait)),))
+                return attrs.evolve(answer, headers=(*answer.headers, ("retry-after", str(wait))))
         return _routes.respond(found, record, self._state, self._tokens)
 
 
@@ -261,6 +262,9 @@ def _head(
 ) -> Message:
     headers = [(b"content-type", content_type.encode()), (b"content-length", str(length).encode())]
     headers.extend((name.encode(), value.encode()) for name, value in extra)
+    if not any(name == _routes.TRACE_ID_HEADER for name, _ in extra):
+        # Clerk names every answer in this header, successes too.
+        headers.append((_routes.TRACE_ID_HEADER.encode(), os.urandom(16).hex().encode()))
     return {"type": "http.response.start", "status": status, "headers": headers}
 
 

@@ -48,6 +48,10 @@ _INTEGER = re.compile(r"^-?[0-9]+$")
 _MIN_TOKEN_S, _MAX_TOKEN_S = 30, 315_360_000
 
 
+#: The header in which Clerk names each answer (the same id as an error body's).
+TRACE_ID_HEADER = "x-clerk-trace-id"
+
+
 @attrs.frozen
 class Answer:
     """What the fake answers: a status, a JSON payload, and extra headers."""
@@ -72,7 +76,9 @@ def error(status: int, code: str, message: str, long_message: str, **meta: str) 
     if meta:
         body["meta"] = meta
     trace = secrets.token_hex(16)
-    return Answer(status, {"errors": [body], "clerk_trace_id": trace})
+    return Answer(
+        status, {"errors": [body], "clerk_trace_id": trace}, headers=((TRACE_ID_HEADER, trace),)
+    )
 
 
 def _not_found(what: str, ident: str) -> Answer:
@@ -458,7 +464,9 @@ def respond(
             "method not allowed",
             f"{record.method} is not allowed on {record.raw_path}",
         )
-        return attrs.evolve(answer, headers=(("allow", ", ".join(sorted(route.handlers))),))
+        return attrs.evolve(
+            answer, headers=(*answer.headers, ("allow", ", ".join(sorted(route.handlers))))
+        )
     try:
         with state.lock:
             return handler(Call(state, tokens, record, params, state.now_ms()))

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
+
 import clerk_sessions
 from clerk_sessions import (
     UNSET,
@@ -101,6 +103,21 @@ if TYPE_CHECKING:
             assert_type(state.is_signed_in, bool)
             assert_type(state.reason, str | None)
             assert_type(state.claims, models.SessionClaims | None)
+
+            derived = clerk.with_options(timeout_ms=5_000, http_headers={"X-Job": "nightly"})
+            assert_type(derived, AsyncClerk)
+            session = await derived.sessions.get(
+                "sess_1", server_url="https://x/v1", timeout_ms=1_000, http_headers={"X": "y"}
+            )
+            raw = await clerk.sessions.with_raw_response.get("sess_1")
+            assert_type(raw, models.RawResponse[models.Session])
+            assert_type(raw.status_code, int)
+            assert_type(raw.headers, httpx.Headers)
+            assert_type(raw.clerk_trace_id, str | None)
+            assert_type(raw.content, bytes)
+            assert_type(raw.parse(), models.Session)
+            raw_page = await clerk.sessions.with_raw_response.list_page(user_id="user_1")
+            assert_type(raw_page.parse(), models.SessionPage)
         await clerk.aclose()
 
     def sync_client() -> None:
@@ -129,6 +146,11 @@ if TYPE_CHECKING:
             assert_type(sessions.revoke_all(client_id="client_1"), models.BulkRevokeResult)
             assert_type(clerk.verify_token("eyJ..."), models.SessionClaims)
             assert_type(clerk.authenticate_request({}), models.RequestState)
+            derived = clerk.with_options(retry_config=None, rate_limit=None)
+            assert_type(derived, Clerk)
+            raw = derived.sessions.with_raw_response.create_token("sess_1", timeout_ms=500)
+            assert_type(raw, models.RawResponse[models.SessionToken])
+            assert_type(raw.parse(), models.SessionToken)
         clerk.close()
 
     def session_model(session: models.Session) -> None:

@@ -152,7 +152,7 @@ async def test_bad_signature_never_triggers_a_fetch(
 ) -> None:
     await verifier.verify(mint())
     for _ in range(5):
-        clock.t += 60
+        clock.t += 30  # past the cooldown each time, within the cache's TTL in all
         assert await reason_of(verifier, mint(key=OTHER_KEY)) == "invalid_signature"
     assert jwks.calls == 1
 
@@ -290,3 +290,89 @@ async def test_each_verifier_has_its_own_cache(
     assert await reason_of(make_verifier(second), mint()) == "invalid_signature"
     assert await make_verifier(second).verify(mint(key=OTHER_KEY))
     assert (first.calls, second.calls) == (1, 2)
+
+
+async def test_cached_keys_are_trusted_for_the_ttl_then_fetched_again(
+    verifier: TokenVerifier, jwks: FakeJwks, clock: Clock
+) -> None:
+    await verifier.verify(mint())
+    clock.t += 299.9
+    await verifier.verify(mint())
+    assert jwks.calls == 1
+    clock.t += 0.1
+    await verifier.verify(mint())
+    assert jwks.calls == 2
+    await verifier.verify(mint())  # fresh again for another TTL
+    assert jwks.calls == 2
+
+
+async def test_the_ttl_is_a_setting(
+    make_verifier: Callable[..., TokenVerifier], jwks: FakeJwks, clock: Clock
+) -> None:
+    verifier = make_verifier(ttl_s=30)
+    await verifier.verify(mint())
+    clock.t += 30
+    await verifier.verify(mint())
+    assert jwks.calls == 2
+
+
+async def test_a_rotation_then_a_retirement_on_a_fake_clock(
+    verifier: TokenVerifier, jwks: FakeJwks, clock: Clock
+) -> None:
+    old_token, new_token = mint(), mint(key=OTHER_KEY, kid=OTHER_KID)
+    await verifier.verify(old_token)
+    # Clerk rotates: the new key is published beside the old one, and tokens signed with
+    # it arrive at once; the unknown kid fetches the set again.
+    clock.t += 10
+    jwks.jwks["keys"] = [OLD_JWK, NEW_JWK]
+    await verifier.verify(new_token)
+    await verifier.verify(old_token)
+    assert jwks.calls == 2
+    # Clerk retires the old key: it keeps verifying only until the cached set expires.
+    jwks.jwks["keys"] = [NEW_JWK]
+    clock.t += 299
+    await verifier.verify(old_token)
+    clock.t += 1
+    assert await reason_of(verifier, old_token) == "unknown_kid"
+    await verifier.verify(new_token)
+    assert jwks.calls == 3
+
+
+async def test_a_failed_refresh_after_the_ttl_keeps_the_last_good_keys_and_logs(
+    verifier: TokenVerifier, jwks: FakeJwks, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await verifier.verify(mint())
+    jwks.error = OSError("connection refused")
+    clock.t += 300
+    with caplog.at_level("WARNING", logger="clerk_sessions"):
+        await verifier.verify(mint())
+    assert jwks.calls == 2
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "could not refresh the JWKS (connection refused); the 1 keys fetched 300 s ago stay in use"
+    )
+    # No fetch per verification during the outage: at most one per cooldown.
+    await verifier.verify(mint())
+    assert jwks.calls == 2
+    clock.t += 2
+    await verifier.verify(mint())
+    assert jwks.calls == 3
+    # Once Clerk answers again the keys are fresh for a whole TTL.
+    jwks.error = None
+    clock.t += 2
+    await verifier.verify(mint())
+    assert jwks.calls == 4
+    clock.t += 299
+    await verifier.verify(mint())
+    assert jwks.calls == 4
+
+
+async def test_a_first_fetch_that_fails_is_logged(
+    verifier: TokenVerifier, jwks: FakeJwks, caplog: pytest.LogCaptureFixture
+) -> None:
+    jwks.error = OSError("connection refused")
+    with caplog.at_level("WARNING", logger="clerk_sessions"):
+        assert await reason_of(verifier, mint()) == "jwks_unavailable"
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not fetch the JWKS: connection refused"
+    ]

@@ -1,0 +1,63 @@
+"""The ``clerk_sessions`` logger, and ``CLERK_SESSIONS_LOG``.
+
+What is logged, and where (the records themselves are written where things happen):
+
+- DEBUG, one per attempt that ended (`clerk_sessions._transport`): method, path and
+  query, status or the transport error's name, elapsed ms, attempt number, trace id.
+  Also sent to a client's ``debug_logger``.
+- INFO, one per retry decision (`clerk_sessions._retry`), with the wait.
+- WARNING: a failed JWKS refresh while older keys stay in use, a shared quota that
+  fell back to the in-process one.
+
+No record carries a header or a body: they hold the secret key, session tokens and
+refresh tokens.
+
+``CLERK_SESSIONS_LOG=debug|info|warning`` makes the first client built in the process
+attach a stderr handler at that level (as ``OPENAI_LOG`` does for OpenAI's SDK), for
+when an application's logging is not set up and someone needs to see the requests now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from clerk_sessions._errors import ConfigurationError
+
+__all__ = ["ENV_VARIABLE", "configure_logging_from_env", "logger"]
+
+logger = logging.getLogger("clerk_sessions")
+
+ENV_VARIABLE = "CLERK_SESSIONS_LOG"
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+_lock = threading.Lock()
+_configured = False
+
+
+def configure_logging_from_env() -> None:
+    """Attach a stderr handler to ``clerk_sessions`` at the level ``CLERK_SESSIONS_LOG``
+    names, once per process (the first client built does it; later ones check nothing
+    but a flag)."""
+    global _configured
+    if _configured:
+        return
+    value = os.environ.get(ENV_VARIABLE, "").strip().lower()
+    if not value:
+        return
+    level = _LEVELS.get(value)
+    if level is None:
+        raise ConfigurationError(
+            f"{ENV_VARIABLE}={value!r} is not a level: use debug, info or warning "
+            f"(or unset {ENV_VARIABLE})"
+        )
+    with _lock:
+        if _configured:
+            return
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(level)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        _configured = True
