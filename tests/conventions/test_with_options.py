@@ -104,6 +104,7 @@ async def test_derived_clients_share_the_jwks_cache() -> None:
         ({"timeout_ms": -1}, errors.ConfigurationError),
         ({"retry_config": "fast"}, errors.ConfigurationError),
         ({"rate_limit": 10}, errors.ConfigurationError),
+        ({"http_headers": {"X-A": "1\n"}}, ValueError),
     ],
 )
 def test_with_options_checks_its_arguments(
@@ -147,3 +148,25 @@ def test_a_sync_httpx_client_is_a_type_error_saying_what_to_pass() -> None:
         AsyncClerk("sk_test_x", http_client=http)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="got dict"):
         AsyncClerk("sk_test_x", http_client={})  # type: ignore[arg-type]
+
+
+async def test_a_derived_client_can_use_a_shared_redis_quota(redis_url: str) -> None:
+    from clerk_sessions.redis import RedisRateLimit
+
+    fake = FakeClerk()
+    seeded = seed(fake)
+    parent = fake.async_client()
+    quota = RedisRateLimit(redis_url, requests=100, per_seconds=10)
+    derived = parent.with_options(rate_limit=quota)
+    assert derived._transport.shared_limit is not None
+    assert derived._transport.rate_limit is None
+    await derived.sessions.get(seeded.session_id)
+    await derived.aclose()  # closes nothing of the parent's
+    await parent.sessions.get(seeded.session_id)
+    # Back to an in-process limiter: the shared one is dropped, not kept beside it.
+    limit = RateLimit(5, per_seconds=1)
+    local = derived.with_options(rate_limit=limit)
+    assert (local._transport.shared_limit, local._transport.rate_limit) == (None, limit)
+    await parent.aclose()
+    with pytest.raises(errors.ConfigurationError, match="RedisRateLimit"):
+        parent.with_options(rate_limit=object())  # type: ignore[arg-type]
