@@ -124,7 +124,7 @@ async def test_a_jwks_outage_keeps_the_last_good_keys(server: HostileServer) -> 
         assert (await clerk.verify_token(live_token())).session_id
         # Past the refetch cooldown, a token with a new kid makes it fetch again, into
         # the outage.
-        verifier = clerk._token_verifier()
+        verifier = clerk._auth.verifier()
         verifier._clock = lambda: time.monotonic() + 60
         started = time.monotonic()
         with pytest.raises(errors.TokenVerificationError) as info:
