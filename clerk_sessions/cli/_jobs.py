@@ -280,6 +280,10 @@ def create_command(
     async def body() -> int:
         from clerk_sessions.errors import ConfigurationError
 
+        state.interrupt_note = (
+            f"no job named {name} was created (a create is all or nothing): run the same "
+            "command again"
+        )
         try:
             job = await RevocationJob.create(store, name, chunk_size=chunk_size, **ids)
         except (ConfigurationError, OSError) as exc:
@@ -287,6 +291,7 @@ def create_command(
         except (ValueError, TypeError) as exc:
             # An existing name, or a bad id in the file.
             raise CommandError(str(exc), EXIT_USAGE) from None
+        state.interrupt_note = None
         async with job:
             if out.json:
                 out.document({"name": job.name, "kind": job.kind, "total": job.total})

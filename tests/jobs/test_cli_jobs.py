@@ -13,9 +13,10 @@ import subprocess
 import sys
 import time
 import unittest.mock
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from clerk_sessions.cli._app import run
@@ -402,3 +403,21 @@ def test_a_share_of_the_redis_quota_caps_the_workers(
     alone = job(capsys, "work", "j", "--store", store, "--share", "4")
     assert alone.returncode == 2
     assert "--share takes a part of a --redis-quota" in alone.stderr
+
+
+def test_an_interrupted_create_exits_130_and_says_no_job_was_made(
+    served: Served, store: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clerk_sessions.cli import _jobs
+
+    async def interrupted(file: object) -> AsyncIterator[str]:
+        yield "sess_1"
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C, as the terminal sends it
+        await anyio.sleep_forever()
+        yield "never"  # pragma: no cover
+
+    monkeypatch.setattr(_jobs, "_lines", interrupted)
+    result = job(capsys, "create", "j", "--store", store, "--session-ids", "-")
+    assert result.returncode == 130
+    assert "interrupted: no job named j was created" in result.stderr
+    assert job(capsys, "status", "j", "--store", store).returncode == 2
