@@ -535,6 +535,10 @@ class _Binding:
         if not isinstance(token, str):
             self._fallback.finished(token)  # type: ignore[arg-type]
             return
+        if self._connections.retry_at is not None:
+            # Redis failed since this request started: its record ages out of the log by
+            # itself; waiting for a failing Redis would only delay the answer.
+            return
         # A call cancelled right after its answer still moves its record.
         with anyio.CancelScope(shield=True):
             try:

@@ -64,6 +64,8 @@ async def quota_keys(redis: coredis.Redis[bytes]) -> list[str]:
         (("redis://h:port/0", 5, 1.0), ConfigurationError, "is malformed"),
         (("redis://h:99999/0", 5, 1.0), ConfigurationError, "is malformed"),
         (("redis://h/notanumber", 5, 1.0), ConfigurationError, "is malformed"),
+        (("redis://h/0?db=x", 5, 1.0), ConfigurationError, "is malformed"),
+        (("rediss://h/0?ssl_cert_reqs=bogus", 5, 1.0), ConfigurationError, "is malformed"),
     ],
 )
 def test_bad_arguments_are_typed_errors_that_say_what_is_wrong(
@@ -448,3 +450,36 @@ def test_every_public_name_of_the_module_has_a_docstring() -> None:
     for name in ["share", "requests", "per_seconds", "name"]:
         assert getattr(RedisRateLimit, name).__doc__, name
     assert RedisRateLimit.__doc__ and module.__doc__
+
+
+async def test_a_429_while_redis_is_down_pauses_the_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake, session_id = fake_with_session(quota=Quota(1, 60))
+    quota = RedisRateLimit("redis://127.0.0.1:1/0", 10, 60)
+    async with fake.async_client(rate_limit=quota, retry_config=None) as clerk:
+        await clerk.sessions.get(session_id)
+        with pytest.raises(RateLimitError):
+            await clerk.sessions.get(session_id)
+        # The in-process fallback holds the pause: the next call waits for Retry-After.
+        with anyio.move_on_after(0.5) as waited:
+            await clerk.sessions.get(session_id)
+        assert waited.cancelled_caught
+    assert [r.status for r in fake.requests] == [200, 429]
+
+
+async def test_an_answer_after_redis_failed_does_not_wait_for_redis(
+    own_redis_server: RedisServer,
+) -> None:
+    binding = RedisRateLimit(own_redis_server.url, 10, 60)._bind("sk_test_x")
+    token = await binding.acquire(anyio.sleep)
+    assert isinstance(token, str)  # counted in Redis
+    own_redis_server.freeze()
+    try:
+        binding._failed(ConnectionError("seen by another call"))
+        started = time.monotonic()
+        await binding.finished(token)
+        assert time.monotonic() - started < 0.2  # not the 1 s operation timeout
+    finally:
+        own_redis_server.thaw()
+        await binding.aclose()
