@@ -245,3 +245,20 @@ if TYPE_CHECKING:
             await job.work(clerk, lease_s=1)
         await job.work(clerk, concurrency="8")  # type: ignore[arg-type]
         await RevocationJob.create("jobs.db", "j", session_ids=[1])  # type: ignore[list-item]
+
+    async def shared_quota() -> None:
+        from clerk_sessions.redis import RedisRateLimit
+
+        quota = RedisRateLimit("redis://127.0.0.1:6379/0", requests=1000, per_seconds=10)
+        bulk = quota.share("bulk", requests=800)
+        assert_type(bulk, RedisRateLimit)
+        assert_type(bulk.requests, int)
+        assert_type(bulk.per_seconds, float)
+        assert_type(bulk.name, str)
+        async with AsyncClerk(rate_limit=quota) as web, AsyncClerk(rate_limit=bulk) as job:
+            await web.sessions.get("sess_1")
+            await job.sessions.get("sess_1")
+        with Clerk(rate_limit=RedisRateLimit("unix:///run/redis.sock", 100, 10, key="q")):
+            pass
+        RedisRateLimit("redis://h/0", 1000, 10, key=5)  # type: ignore[arg-type]
+        AsyncClerk(rate_limit=quota.share)  # type: ignore[arg-type]
