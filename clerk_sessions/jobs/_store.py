@@ -176,8 +176,9 @@ class JobStore(Protocol):
         """Every recorded ``(item_id, outcome)`` of job ``name``, ``kind`` only if given.
 
         Streams in batches (memory bounded whatever the job's size); items without an
-        outcome are not listed. The order is the store's (stable for one snapshot). Raises
-        `LookupError` (on first iteration) if the job does not exist.
+        outcome are not listed. The order is the store's; each batch is read on its own,
+        so an item recorded (or re-queued) while the iteration runs may or may not be
+        listed. Raises `LookupError` (on first iteration) if the job does not exist.
         """
         ...
 
