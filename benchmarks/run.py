@@ -44,6 +44,7 @@ BENCHMARKS = {
     "sync": "benchmarks.bench_sync",
     "bulk": "benchmarks.bench_bulk",
     "fleet": "benchmarks.bench_fleet",
+    "jobs": "benchmarks.bench_jobs",
 }
 
 

@@ -72,6 +72,20 @@ def test_the_cold_start_decode_and_list_rows_come_first(report: dict[str, Any]) 
     assert names[: len(first)] == first
 
 
+# The durable-jobs rows compare with plain revoke_many (in the raw column) only.
+JOB_ROWS = [
+    "job of 300 ids, 1 worker, SQLite (vs revoke_many), concurrency 8",
+    "job of 300 ids, 1 worker, Redis (vs revoke_many), concurrency 8",
+    "job of 300 ids, 2 workers, Redis (vs revoke_many in 1 process)",
+    "peak RSS of create, 2000 ids, SQLite (vs the process before it)",
+    "peak RSS of create, 2000 ids, Redis (vs the process before it)",
+]
+
+
+def test_the_jobs_rows_are_produced(report: dict[str, Any]) -> None:
+    assert [r["name"] for r in report["rows"] if r["benchmark"] == "jobs"] == JOB_ROWS
+
+
 def _compares_with_official(r: dict[str, Any]) -> bool:
     # Every row the issue lists has an official counterpart: ours, and any row whose target
     # names the official SDK. A supplementary row (e.g. thread scaling of the sync facade)
