@@ -159,6 +159,14 @@ class RateLimit:
                     started[index] = max(started_at, self.clock())
                     return
 
+    def _count_start(self) -> None:
+        """Record a start that another limiter allowed (a shared quota this one stands in
+        for), so that taking over later starts from this process's real recent starts."""
+        with self._lock:
+            now = self.clock()
+            self._started.append(now)
+            self._planned.append(max(now, self._planned[-1]) if self._planned else now)
+
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (after a 429's ``Retry-After``)."""
         with self._lock:

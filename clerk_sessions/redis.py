@@ -527,6 +527,9 @@ class _Binding:
                 self._failed(exc)
             else:
                 self._answered()
+                # The fallback sees this process's starts too: if Redis fails, it takes
+                # over from them instead of allowing a whole fresh window at once.
+                self._fallback._count_start()  # pyright: ignore[reportPrivateUsage]
                 return member
         return await self._fallback.acquire(sleep)
 

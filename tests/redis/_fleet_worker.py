@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from clerk_sessions import AsyncClerk, Clerk, RateLimit
+from clerk_sessions import AsyncClerk, Clerk, RateLimit, RetryConfig
 from clerk_sessions import redis as redis_module
 from clerk_sessions.redis import RedisRateLimit
 
@@ -74,6 +74,8 @@ def main() -> None:
     kwargs: dict[str, Any] = {"server_url": config["server_url"], "rate_limit": limiter}
     if not config.get("retries", True):
         kwargs["retry_config"] = None
+    elif config.get("max_attempts"):
+        kwargs["retry_config"] = RetryConfig(max_attempts=config["max_attempts"])
     ok = 0
     errors: list[str] = []
     session_id = config["session_id"]

@@ -258,10 +258,12 @@ def test_redis_killed_and_restarted_mid_run_loses_no_call(
 ) -> None:
     fake, url = served
     (session_id,) = sessions(fake, 1)
+    # While Redis is down each process holds the whole quota on its own, so the fleet
+    # overspends it (documented) and meets 429s; a batch job's retry policy with room
+    # for them (8 attempts, not the default 4) rides them out.
+    limiter = shared(own_redis_server.url, probe_every=0.5)
     processes = [
-        Process(
-            config(fake, url, session_id, shared(own_redis_server.url, probe_every=0.5), backend=b)
-        )
+        Process({**config(fake, url, session_id, limiter, backend=b), "max_attempts": 8})
         for b in ("asyncio", "trio", "sync")
     ]
     try:
@@ -278,7 +280,8 @@ def test_redis_killed_and_restarted_mid_run_loses_no_call(
         for process in processes:
             if process.popen.poll() is None:
                 process.popen.kill()
-    assert all(r["errors"] == [] and r["ok"] > 0 for r in results), results
+    assert [r["errors"] for r in results] == [[], [], []]
+    assert all(r["ok"] > 0 for r in results)
     # Every call got its answer (429s met during the outage were retried).
     assert sum(r["ok"] for r in results) == sum(r.status == 200 for r in fake.requests)
     for result in results:

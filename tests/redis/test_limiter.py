@@ -483,3 +483,19 @@ async def test_an_answer_after_redis_failed_does_not_wait_for_redis(
     finally:
         own_redis_server.thaw()
         await binding.aclose()
+
+
+async def test_the_fallback_takes_over_from_the_starts_made_on_redis(
+    own_redis_server: RedisServer,
+) -> None:
+    fake, session_id = fake_with_session()
+    quota = RedisRateLimit(own_redis_server.url, 3, 60)
+    async with fake.async_client(rate_limit=quota) as clerk:
+        for _ in range(3):
+            await clerk.sessions.get(session_id)
+        own_redis_server.kill()
+        # The in-process fallback knows the three starts of this window: no fresh quota.
+        with anyio.move_on_after(1.5) as waited:
+            await clerk.sessions.get(session_id)
+        assert waited.cancelled_caught
+    assert len(fake.requests) == 3
