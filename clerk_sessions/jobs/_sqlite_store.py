@@ -33,6 +33,7 @@ Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -303,15 +304,13 @@ class SQLiteStore:
                     " WHERE job = ? AND chunk = ?",
                     (fence, now + lease_s, worker, job, chunk),
                 )
-                items = tuple(
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT item FROM items WHERE job = ? AND chunk = ? AND state = 0"
-                        " ORDER BY id",
-                        (job, chunk),
-                    )
-                )
-            return Claim(chunk_id=str(chunk), items=items, fence=fence)
+                # One row (one step) for the whole chunk, rather than one per item.
+                listed = conn.execute(
+                    "SELECT json_group_array(item) FROM (SELECT item FROM items"
+                    " WHERE job = ? AND chunk = ? AND state = 0 ORDER BY id)",
+                    (job, chunk),
+                ).fetchone()[0]
+            return Claim(chunk_id=str(chunk), items=tuple(json.loads(listed)), fence=fence)
 
         return await self._run(claim)
 
@@ -333,16 +332,22 @@ class SQLiteStore:
     async def complete(self, name: str, claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> bool:
         """See `JobStore.complete`."""
         _check_outcomes(claim, outcomes)
+        # Most items are plainly revoked: they are written by one statement, the others
+        # one row each. (Each row of an executemany is a step that releases and retakes
+        # the GIL, which a busy event loop makes slow to get back.)
+        plain = [item for item, outcome in outcomes.items() if outcome == _PLAIN_REVOKED]
         rows = [
             (
                 _REVOKED if outcome.ok else _FAILED,
                 int(outcome.retryable),
-                None if outcome == _PLAIN_REVOKED else outcome_to_json(outcome),
+                outcome_to_json(outcome),
                 item,
             )
             for item, outcome in outcomes.items()
+            if outcome != _PLAIN_REVOKED
         ]
         revoked = sum(1 for outcome in outcomes.values() if outcome.ok)
+        count = len(outcomes)
 
         def record(conn: sqlite3.Connection) -> bool:
             job = self._job_id(conn, name)
@@ -354,26 +359,34 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None or row[0] != claim.fence or row[1] is None:
                     return False
-                cursor = conn.executemany(
-                    "UPDATE items SET state = ?, retryable = ?, outcome = ?"
-                    " WHERE job = ? AND chunk = ? AND item = ? AND state = 0",
-                    [(*row[:3], job, chunk, row[3]) for row in rows],
-                )
-                if cursor.rowcount != len(rows):
+                written = 0
+                if plain:
+                    written += conn.execute(
+                        "UPDATE items SET state = 1 WHERE job = ? AND chunk = ? AND state = 0"
+                        " AND item IN (SELECT value FROM json_each(?))",
+                        (job, chunk, json.dumps(plain)),
+                    ).rowcount
+                if rows:
+                    written += conn.executemany(
+                        "UPDATE items SET state = ?, retryable = ?, outcome = ?"
+                        " WHERE job = ? AND chunk = ? AND item = ? AND state = 0",
+                        [(*row[:3], job, chunk, row[3]) for row in rows],
+                    ).rowcount
+                if written != count:
                     # A claim that holds cannot see its items change; if they did, the
                     # file was changed behind the store's back: write nothing.
                     raise JobStoreError(
-                        f"job {name!r} chunk {chunk}: {cursor.rowcount} of {len(rows)} items"
+                        f"job {name!r} chunk {chunk}: {written} of {count} items"
                         " were pending; the store was modified outside clerk-sessions"
                     )
                 conn.execute(
                     "UPDATE chunks SET pending = pending - ?, lease_until = NULL, worker = NULL"
                     " WHERE job = ? AND chunk = ?",
-                    (len(rows), job, chunk),
+                    (count, job, chunk),
                 )
                 conn.execute(
                     "UPDATE jobs SET revoked = revoked + ?, failed = failed + ? WHERE id = ?",
-                    (revoked, len(rows) - revoked, job),
+                    (revoked, count - revoked, job),
                 )
             return True
 

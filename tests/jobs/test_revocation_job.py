@@ -414,10 +414,12 @@ async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
 ) -> None:
     fake = FakeClerk()
     ids = add_sessions(fake, 6)
-    clock = Clock()
     path = str(tmp_path / "jobs.db")
-    slow_store = SQLiteStore(path, clock=clock)
-    rival_store = SQLiteStore(path, clock=clock)
+    slow_store = SQLiteStore(path, clock=Clock())
+    # The rival lives two minutes later: to it, the worker looks frozen past its lease.
+    rival_clock = Clock()
+    rival_clock.now += 120
+    rival_store = SQLiteStore(path, clock=rival_clock)
     job = await RevocationJob.create(slow_store, "j", session_ids=ids, chunk_size=3)
     rival_outcome = ItemOutcome(ok=False, status_code=503, error_code="rival", message="x")
     taken = False
@@ -425,10 +427,9 @@ async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
     async def gate(request: httpx.Request) -> None:
         nonlocal taken
         if not taken:
-            # The worker "freezes" on its first request: its lease runs out and a rival
-            # takes the chunk over and records its own outcomes for it.
+            # While the worker is on its first request, a rival takes that chunk over
+            # and records its own outcomes for it.
             taken = True
-            clock.now += 120
             claim = await rival_store.claim("j", "rival", 60)
             assert claim is not None and claim.items == tuple(ids[:3])
             assert await rival_store.complete("j", claim, dict.fromkeys(claim.items, rival_outcome))
