@@ -7,6 +7,9 @@
   ``--yes``. Nothing was sent to Clerk.
 - 3: partial failure of a bulk command (``revoke``, ``revoke-all``): some sessions were
   revoked and some were not; the failures are listed. When every id failed it is 1.
+  The ``job`` commands use 3 for configuration instead (`EXIT_CONFIGURATION`: no key, a
+  store or quota URL that cannot be used), as the durable-jobs contract lists; a job's
+  failed items are its exit 1, and ``job failed`` lists them.
 - 130: interrupted (Ctrl-C), as shells report SIGINT. 141: stdout was closed early
   (``| head``), as shells report SIGPIPE.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
+    "EXIT_CONFIGURATION",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -27,6 +31,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_CONFIGURATION = 3  # the job commands' meaning of 3 (see above)
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 

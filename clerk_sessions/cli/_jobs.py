@@ -15,7 +15,13 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import click
 
 from clerk_sessions.cli._app import State, cli, output_options, parse_rate_limit
-from clerk_sessions.cli._exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+from clerk_sessions.cli._exits import (
+    EXIT_CONFIGURATION,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+)
 
 if TYPE_CHECKING:
     from clerk_sessions import AsyncClerk, RateLimit
@@ -24,9 +30,7 @@ if TYPE_CHECKING:
     from clerk_sessions.models import ItemOutcome, JobStatus
     from clerk_sessions.redis import RedisRateLimit
 
-__all__ = ["EXIT_CONFIGURATION", "default_quota", "job_group"]
-
-EXIT_CONFIGURATION = 3
+__all__ = ["default_quota", "job_group"]
 
 _T = TypeVar("_T")
 
