@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
@@ -38,6 +38,8 @@ from clerk_sessions.models import (
 __all__ = ["AsyncSessions", "AsyncSessionsWithRawResponse", "SessionIterator", "call_options"]
 
 _MAX_PAGE_SIZE = 500
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -226,7 +228,8 @@ def _warn_verify() -> None:
         "sessions.verify() is deprecated and removed from Clerk's API since 2025-04-10; "
         "verify session tokens without a network call with clerk.verify_token()",
         DeprecationWarning,
-        stacklevel=3,
+        # warn <- _warn_verify <- _verify_request <- verify <- the user's call
+        stacklevel=4,
     )
 
 
@@ -240,6 +243,136 @@ def _verify_gone(exc: GoneError) -> GoneError:
         hint="the verify endpoint is gone; verify the session token locally "
         "with clerk.verify_token(token)",
     )
+
+
+class _Request(Generic[T]):
+    """One operation's request, built by one function that both the plain operation and
+    its ``with_raw_response`` form send: what is asked lives in one place."""
+
+    __slots__ = ("api_version", "decode", "json_body", "method", "path", "replay_safe")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        decode: Callable[[bytes], T],
+        *,
+        replay_safe: bool,
+        json_body: Any = None,
+        api_version: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.decode = decode
+        self.replay_safe = replay_safe
+        self.json_body = json_body
+        self.api_version = api_version
+
+
+async def _send(
+    transport: Transport,
+    request: _Request[T],
+    retries: RetryConfig | Unset | None,
+    server_url: str | None,
+    timeout_ms: int | None,
+    http_headers: Mapping[str, str] | None,
+) -> T:
+    return await transport.request(
+        request.method,
+        request.path,
+        request.decode,
+        replay_safe=request.replay_safe,
+        retries=retries,
+        server_url=server_url,
+        timeout_ms=timeout_ms,
+        http_headers=http_headers,
+        json_body=request.json_body,
+        api_version=request.api_version,
+    )
+
+
+async def _send_raw(
+    transport: Transport,
+    request: _Request[T],
+    retries: RetryConfig | Unset | None,
+    server_url: str | None,
+    timeout_ms: int | None,
+    http_headers: Mapping[str, str] | None,
+) -> RawResponse[T]:
+    return await transport.request(
+        request.method,
+        request.path,
+        request.decode,
+        replay_safe=request.replay_safe,
+        retries=retries,
+        server_url=server_url,
+        timeout_ms=timeout_ms,
+        http_headers=http_headers,
+        json_body=request.json_body,
+        api_version=request.api_version,
+        raw=True,
+    )
+
+
+def _list_request(
+    client_id: str | None,
+    user_id: str | None,
+    status: QueryParamStatus | str | None,
+    paginated: bool | None,
+    limit: int | None,
+    offset: int | None,
+) -> _Request[list[Session]]:
+    path = _list_path(client_id, user_id, status, paginated, limit, offset)
+    return _Request("GET", path, _decode_list, replay_safe=True)
+
+
+def _list_page_request(
+    client_id: str | None,
+    user_id: str | None,
+    status: QueryParamStatus | str | None,
+    limit: int | None,
+    offset: int | None,
+) -> _Request[SessionPage]:
+    path = _list_path(client_id, user_id, status, True, limit, offset)
+    return _Request("GET", path, _serde.decode_session_page, replay_safe=True)
+
+
+def _create_request(
+    request: CreateSessionRequestBody | Mapping[str, Any] | None,
+    user_id: str | None,
+    active_organization_id: str | None,
+) -> _Request[Session]:
+    body = _create_body(request, user_id, active_organization_id)
+    return _Request("POST", "/sessions", _serde.decode_session, replay_safe=False, json_body=body)
+
+
+def _session_request(session_id: str, suffix: str = "") -> _Request[Session]:
+    # get ("") and revoke ("/revoke"): the answer must be the session asked for.
+    method = "POST" if suffix else "GET"
+    path = _session_path(session_id, suffix)
+    return _Request(method, path, _decode_session_for(session_id), replay_safe=True)
+
+
+def _verify_request(session_id: str, token: str | None) -> _Request[Session]:
+    _warn_verify()
+    return _Request(
+        "POST",
+        _session_path(session_id, "/verify"),
+        _decode_session_for(session_id),
+        replay_safe=True,
+        json_body=_verify_body(token),
+        api_version=VERIFY_API_VERSION,
+    )
+
+
+def _token_request(path: str, expires_in_seconds: float | None) -> _Request[SessionToken]:
+    body = _expires_body(expires_in_seconds)
+    return _Request("POST", path, _decode_token, replay_safe=True, json_body=body)
+
+
+def _refresh_request(session_id: str, body: dict[str, Any]) -> _Request[SessionRefresh]:
+    path = _session_path(session_id, "/refresh")
+    return _Request("POST", path, _decode_refresh, replay_safe=False, json_body=body)
 
 
 class AsyncSessions:
@@ -277,15 +410,13 @@ class AsyncSessions:
         and ``offset`` page through the results; see ``list_page`` for the total count
         and ``iterate`` for every match.
         """
-        return await self._transport.request(
-            "GET",
-            _list_path(client_id, user_id, status, paginated, limit, offset),
-            _decode_list,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
+        return await _send(
+            self._transport,
+            _list_request(client_id, user_id, status, paginated, limit, offset),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def list_page(
@@ -305,15 +436,13 @@ class AsyncSessions:
 
         ``total_count`` is None if the server answered without it.
         """
-        return await self._transport.request(
-            "GET",
-            _list_path(client_id, user_id, status, True, limit, offset),
-            _serde.decode_session_page,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
+        return await _send(
+            self._transport,
+            _list_page_request(client_id, user_id, status, limit, offset),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     def iterate(
@@ -370,16 +499,13 @@ class AsyncSessions:
         production instances. Pass ``request={"user_id": ...}`` (the seed's form), a
         `CreateSessionRequestBody`, or the keywords.
         """
-        return await self._transport.request(
-            "POST",
-            "/sessions",
-            _serde.decode_session,
-            replay_safe=False,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=_create_body(request, user_id, active_organization_id),
+        return await _send(
+            self._transport,
+            _create_request(request, user_id, active_organization_id),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def get(
@@ -392,15 +518,13 @@ class AsyncSessions:
         http_headers: Mapping[str, str] | None = None,
     ) -> Session:
         """Retrieve the details of a session."""
-        return await self._transport.request(
-            "GET",
-            _session_path(session_id),
-            _decode_session_for(session_id),
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
+        return await _send(
+            self._transport,
+            _session_request(session_id),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def revoke(
@@ -418,15 +542,13 @@ class AsyncSessions:
         multi-session mode, a revoked session will still be returned along with its
         client object, however the user will need to sign in again.
         """
-        return await self._transport.request(
-            "POST",
-            _session_path(session_id, "/revoke"),
-            _decode_session_for(session_id),
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
+        return await _send(
+            self._transport,
+            _session_request(session_id, "/revoke"),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def verify(
@@ -446,19 +568,10 @@ class AsyncSessions:
         ``Clerk-API-Version: 2025-03-12``; an instance that no longer serves it answers
         410, raised as `GoneError`.
         """
-        _warn_verify()
+        request = _verify_request(session_id, token)
         try:
-            return await self._transport.request(
-                "POST",
-                _session_path(session_id, "/verify"),
-                _decode_session_for(session_id),
-                replay_safe=True,
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-                json_body=_verify_body(token),
-                api_version=VERIFY_API_VERSION,
+            return await _send(
+                self._transport, request, retries, server_url, timeout_ms, http_headers
             )
         except GoneError as exc:
             raise _verify_gone(exc) from exc
@@ -478,16 +591,13 @@ class AsyncSessions:
         ``expires_in_seconds`` overrides the default session token lifetime (whole
         seconds; a float is rounded).
         """
-        return await self._transport.request(
-            "POST",
-            _session_path(session_id, "/tokens"),
-            _decode_token,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=_expires_body(expires_in_seconds),
+        return await _send(
+            self._transport,
+            _token_request(_session_path(session_id, "/tokens"), expires_in_seconds),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def create_token_from_template(
@@ -506,16 +616,13 @@ class AsyncSessions:
         Creates a JSON Web Token (JWT) based on a session and a JWT template name defined
         for your instance (e.g. ``custom_hasura``).
         """
-        return await self._transport.request(
-            "POST",
-            _template_path(session_id, template_name),
-            _decode_token,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=_expires_body(expires_in_seconds),
+        return await _send(
+            self._transport,
+            _token_request(_template_path(session_id, template_name), expires_in_seconds),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def refresh(
@@ -550,16 +657,13 @@ class AsyncSessions:
             format=format,
             request_originating_ip=request_originating_ip,
         )
-        return await self._transport.request(
-            "POST",
-            _session_path(session_id, "/refresh"),
-            _decode_refresh,
-            replay_safe=False,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=body,
+        return await _send(
+            self._transport,
+            _refresh_request(session_id, body),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def revoke_many(
@@ -687,16 +791,13 @@ class AsyncSessionsWithRawResponse:
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[list[Session]]:
         """``sessions.list`` as the raw response; ``parse()`` gives the sessions."""
-        return await self._transport.request(
-            "GET",
-            _list_path(client_id, user_id, status, paginated, limit, offset),
-            _decode_list,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _list_request(client_id, user_id, status, paginated, limit, offset),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def list_page(
@@ -713,16 +814,13 @@ class AsyncSessionsWithRawResponse:
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[SessionPage]:
         """``sessions.list_page`` as the raw response; ``parse()`` gives the page."""
-        return await self._transport.request(
-            "GET",
-            _list_path(client_id, user_id, status, True, limit, offset),
-            _serde.decode_session_page,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _list_page_request(client_id, user_id, status, limit, offset),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def create(
@@ -737,17 +835,13 @@ class AsyncSessionsWithRawResponse:
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
         """``sessions.create`` as the raw response; ``parse()`` gives the `Session`."""
-        return await self._transport.request(
-            "POST",
-            "/sessions",
-            _serde.decode_session,
-            replay_safe=False,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=_create_body(request, user_id, active_organization_id),
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _create_request(request, user_id, active_organization_id),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def get(
@@ -760,16 +854,13 @@ class AsyncSessionsWithRawResponse:
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
         """``sessions.get`` as the raw response; ``parse()`` gives the `Session`."""
-        return await self._transport.request(
-            "GET",
-            _session_path(session_id),
-            _decode_session_for(session_id),
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _session_request(session_id),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def revoke(
@@ -782,16 +873,13 @@ class AsyncSessionsWithRawResponse:
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
         """``sessions.revoke`` as the raw response; ``parse()`` gives the `Session`."""
-        return await self._transport.request(
-            "POST",
-            _session_path(session_id, "/revoke"),
-            _decode_session_for(session_id),
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _session_request(session_id, "/revoke"),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def verify(
@@ -806,20 +894,10 @@ class AsyncSessionsWithRawResponse:
     ) -> RawResponse[Session]:
         """``sessions.verify`` (deprecated) as the raw response; ``parse()`` gives the
         `Session`."""
-        _warn_verify()
+        request = _verify_request(session_id, token)
         try:
-            return await self._transport.request(
-                "POST",
-                _session_path(session_id, "/verify"),
-                _decode_session_for(session_id),
-                replay_safe=True,
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-                json_body=_verify_body(token),
-                api_version=VERIFY_API_VERSION,
-                raw=True,
+            return await _send_raw(
+                self._transport, request, retries, server_url, timeout_ms, http_headers
             )
         except GoneError as exc:
             raise _verify_gone(exc) from exc
@@ -836,17 +914,13 @@ class AsyncSessionsWithRawResponse:
     ) -> RawResponse[SessionToken]:
         """``sessions.create_token`` as the raw response; ``parse()`` gives the
         `SessionToken`."""
-        return await self._transport.request(
-            "POST",
-            _session_path(session_id, "/tokens"),
-            _decode_token,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=_expires_body(expires_in_seconds),
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _token_request(_session_path(session_id, "/tokens"), expires_in_seconds),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def create_token_from_template(
@@ -862,17 +936,13 @@ class AsyncSessionsWithRawResponse:
     ) -> RawResponse[SessionToken]:
         """``sessions.create_token_from_template`` as the raw response; ``parse()`` gives
         the `SessionToken`."""
-        return await self._transport.request(
-            "POST",
-            _template_path(session_id, template_name),
-            _decode_token,
-            replay_safe=True,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=_expires_body(expires_in_seconds),
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _token_request(_template_path(session_id, template_name), expires_in_seconds),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
     async def refresh(
@@ -902,17 +972,13 @@ class AsyncSessionsWithRawResponse:
             format=format,
             request_originating_ip=request_originating_ip,
         )
-        return await self._transport.request(
-            "POST",
-            _session_path(session_id, "/refresh"),
-            _decode_refresh,
-            replay_safe=False,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
-            json_body=body,
-            raw=True,
+        return await _send_raw(
+            self._transport,
+            _refresh_request(session_id, body),
+            retries,
+            server_url,
+            timeout_ms,
+            http_headers,
         )
 
 
