@@ -14,7 +14,6 @@ from cattrs.v import transform_error
 from clerk_sessions import _serde
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import AnswerMismatch, GoneError
-from clerk_sessions._resources import bulk
 from clerk_sessions._transport import (
     Transport,
     check_http_headers,
@@ -714,6 +713,9 @@ class AsyncSessions:
           ids whose request was in flight are in neither map (the server may or may not
           have revoked them), and ids never drawn are not in it.
         """
+        # Loaded here: a process that never bulk-revokes (a one-shot `get`) skips it.
+        from clerk_sessions._resources import bulk
+
         return await bulk.revoke_many(
             self,
             session_ids,
@@ -749,6 +751,8 @@ class AsyncSessions:
         across those rounds (``total`` is the number of sessions found so far). Errors,
         early stops and the result are as for `revoke_many`.
         """
+        from clerk_sessions._resources import bulk
+
         return await bulk.revoke_all(
             self,
             user_id=user_id,
