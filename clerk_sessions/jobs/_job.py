@@ -1,13 +1,14 @@
 """`RevocationJob`: a bulk revocation whose every outcome is kept in a store.
 
 The worker (`_Worker`) holds a few claimed chunks at a time. One feeder task claims a
-chunk and hands its items, one by one, to ``concurrency`` revoking tasks over an
-unbuffered stream, so it claims the next chunk only when every item of the previous one
-is being worked on: the requests stay at ``concurrency`` across chunk boundaries, and a
-worker never holds (and delays) more than it can start. When the last item of a chunk
-has its outcome, the chunk's outcomes are recorded in one store call, which checks the
-fence: a worker that lost the chunk records nothing. A heartbeat task extends the leases
-of the chunks held; a lost one is abandoned at once.
+chunk and queues its items for ``concurrency`` revoking tasks; it claims the next chunk
+once only ``concurrency`` items wait, so the store's round trip overlaps the requests
+(the tasks do not idle at a chunk boundary) and a worker holds at most the chunks being
+revoked plus one claimed ahead, which has sent nothing. When the last item of a chunk has
+its outcome, a recording task of its own records the chunk's outcomes in one store call
+(the revoking task goes on meanwhile), which checks the fence: a worker that lost the
+chunk records nothing. A heartbeat task extends the leases of the chunks held, the one
+claimed ahead included; a lost one is abandoned at once.
 
 Revoking reuses `revoke_many`'s single-id rules (`bulk.revoke_one`) and, for user ids,
 `revoke_all`.
@@ -20,6 +21,7 @@ import math
 import os
 import secrets
 import socket
+from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -31,7 +33,6 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
-import anyio.abc
 import anyio.lowlevel
 
 from clerk_sessions._config import UNSET
@@ -418,18 +419,27 @@ class _Worker:
         self.held: dict[str, _Held] = {}
         self.error: Exception | None = None
         self.outer = anyio.CancelScope()
+        # The items of the claimed chunks not yet handed out. The next chunk is claimed
+        # once only ``low_water`` items wait, so that the claim (a store round trip) is
+        # made while the revoking tasks still have items, not while they idle.
+        self.queue: deque[tuple[_Held, str]] = deque()
+        self.low_water = concurrency
+        self.wanted = anyio.Event()  # set by a revoking task when the queue runs low
+        self.available = anyio.Event()  # set (and replaced) when items are queued
+        self.exhausted = False
+        self.completed: deque[_Held] = deque()  # chunks to record, for `record`
+        self.complete = anyio.Event()  # set when `completed` gets a chunk
 
     async def run(self) -> None:
-        send, receive = anyio.create_memory_object_stream[tuple[_Held, str]](0)
         try:
             async with anyio.create_task_group() as outer:
                 self.outer = outer.cancel_scope
                 outer.start_soon(self.guarded, self.heartbeats)
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self.guarded, self.feed, send)
+                    tg.start_soon(self.guarded, self.feed)
+                    tg.start_soon(self.guarded, self.record)
                     for _ in range(self.concurrency):
-                        tg.start_soon(self.guarded, self.revoke_items, receive.clone())
-                    receive.close()
+                        tg.start_soon(self.guarded, self.revoke_items)
                 outer.cancel_scope.cancel()
             if self.error is not None:
                 raise self.error
@@ -448,10 +458,13 @@ class _Worker:
                 self.error = exc
             self.outer.cancel()
 
-    async def feed(self, send: anyio.abc.ObjectSendStream[tuple[_Held, str]]) -> None:
+    async def feed(self) -> None:
         poll_s = min(_MAX_POLL_S, self.lease_s / 4)
-        async with send:
+        try:
             while True:
+                while len(self.queue) > self.low_water:
+                    await self.wanted.wait()
+                    self.wanted = anyio.Event()
                 claim = await self.store.claim(self.name, self.id, self.lease_s)
                 if claim is None:
                     if (await self.store.status(self.name)).done:
@@ -461,22 +474,48 @@ class _Worker:
                 held = self.held[claim.chunk_id] = _Held(claim)
                 if not claim.items:
                     await self.finish(held)
-                for item in claim.items:
-                    if held.lost:
-                        break
-                    await send.send((held, item))
+                    continue
+                self.queue.extend((held, item) for item in claim.items)
+                self.available.set()
+                self.available = anyio.Event()
+        finally:
+            self.exhausted = True
+            self.available.set()
+            self.complete.set()
 
-    async def revoke_items(self, receive: anyio.abc.ObjectReceiveStream[tuple[_Held, str]]) -> None:
-        async with receive:
-            async for held, item in receive:
-                if held.lost:
-                    continue
-                outcome = await self.outcome(self.sessions, item)
-                if held.lost:
-                    continue
-                held.outcomes[item] = outcome
-                if len(held.outcomes) == len(held.claim.items):
-                    await self.finish(held)
+    async def revoke_items(self) -> None:
+        queue = self.queue
+        while True:
+            if not queue:
+                if self.exhausted:
+                    return
+                await self.available.wait()
+                continue
+            held, item = queue.popleft()
+            if len(queue) == self.low_water:
+                self.wanted.set()
+            if held.lost:
+                continue
+            outcome = await self.outcome(self.sessions, item)
+            if held.lost:
+                continue
+            held.outcomes[item] = outcome
+            if len(held.outcomes) == len(held.claim.items):
+                self.completed.append(held)
+                self.complete.set()
+
+    async def record(self) -> None:
+        """Record the chunks whose every item has its outcome, one store call each: a
+        task of its own, so that no revoking task idles while the store writes."""
+        completed = self.completed
+        while True:
+            if completed:
+                await self.finish(completed.popleft())
+            elif self.exhausted:
+                return
+            else:
+                await self.complete.wait()
+                self.complete = anyio.Event()
 
     async def finish(self, held: _Held) -> None:
         held.finishing = True
