@@ -2,13 +2,12 @@
 
 The worker (`_Worker`) holds a few claimed chunks at a time. One feeder task claims a
 chunk and queues its items for ``concurrency`` revoking tasks; it claims the next chunk
-once only ``concurrency`` items wait, so the store's round trip overlaps the requests
-(the tasks do not idle at a chunk boundary) and a worker holds at most the chunks being
-revoked plus one claimed ahead, which has sent nothing. When the last item of a chunk has
-its outcome, a recording task of its own records the chunk's outcomes in one store call
-(the revoking task goes on meanwhile), which checks the fence: a worker that lost the
-chunk records nothing. A heartbeat task extends the leases of the chunks held, the one
-claimed ahead included; a lost one is abandoned at once.
+when the last item is taken, while those requests run: requests stay at ``concurrency``
+across chunk boundaries, and a worker never holds (and delays) more than it can start.
+When the last item of a chunk has its outcome, a recording task of its own records the
+chunk's outcomes in one store call, which checks the fence (a worker that lost the
+chunk records nothing); the revoking task goes on with the next item meanwhile. A
+heartbeat task extends the leases of the chunks held; a lost one is abandoned at once.
 
 Revoking reuses `revoke_many`'s single-id rules (`bulk.revoke_one`) and, for user ids,
 `revoke_all`.
@@ -419,12 +418,11 @@ class _Worker:
         self.held: dict[str, _Held] = {}
         self.error: Exception | None = None
         self.outer = anyio.CancelScope()
-        # The items of the claimed chunks not yet handed out. The next chunk is claimed
-        # once only ``low_water`` items wait, so that the claim (a store round trip) is
-        # made while the revoking tasks still have items, not while they idle.
+        # The items of the claimed chunk not yet handed out. The next chunk is claimed
+        # when the last one is handed out (its requests still run meanwhile): a worker
+        # never holds a chunk it could start later, so a crash repeats little.
         self.queue: deque[tuple[_Held, str]] = deque()
-        self.low_water = concurrency
-        self.wanted = anyio.Event()  # set by a revoking task when the queue runs low
+        self.wanted = anyio.Event()  # set by a revoking task when the queue runs empty
         self.available = anyio.Event()  # set (and replaced) when items are queued
         self.exhausted = False
         self.completed: deque[_Held] = deque()  # chunks to record, for `record`
@@ -462,7 +460,7 @@ class _Worker:
         poll_s = min(_MAX_POLL_S, self.lease_s / 4)
         try:
             while True:
-                while len(self.queue) > self.low_water:
+                while self.queue:
                     await self.wanted.wait()
                     self.wanted = anyio.Event()
                 claim = await self.store.claim(self.name, self.id, self.lease_s)
@@ -492,7 +490,7 @@ class _Worker:
                 await self.available.wait()
                 continue
             held, item = queue.popleft()
-            if len(queue) == self.low_water:
+            if not queue:
                 self.wanted.set()
             if held.lost:
                 continue
