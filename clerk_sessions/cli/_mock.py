@@ -67,9 +67,11 @@ def serve(
     try:
         with contextlib.ExitStack() as stack:
             url = _listen(stack, fake, host, port)
-            _announce(out, fake, url, rate_limit)
+            # The log exists before the announcement: a client that reads the URL and is
+            # done before the seeded table is printed (then Ctrl-C) is still logged.
             log = _RequestLog(fake, out) if log_requests else None
             try:
+                _announce(out, fake, url, rate_limit)
                 while not terminated.wait(_TICK_S):
                     if log is not None:
                         log.flush()
