@@ -162,9 +162,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def codegen(session: nox.Session) -> None:
-    """The generated sync facade is fresh."""
+    """The generated code is fresh: the sync facade and the session decoders."""
     _install_dev(session)
     session.run("python", "scripts/gen_sync.py", "--check")
+    session.run("python", "scripts/gen_decoders.py", "--check")
 
 
 @nox.session(python="3.11")

@@ -1,6 +1,6 @@
 """Decoding a 500-session list body into models, without the network.
 
-- ours: ``_serde.decode_session_page`` (the function the ``list`` operations call on
+- ours: ``_decode.decode_session_page`` (the function the ``list`` operations call on
   each response body), twice: as installed here, parsing with orjson when the ``fast``
   extra is installed, and with the standard library's `json` only, as without the extra;
 - raw: ``json.loads`` alone, the floor: plain dicts, no types, no validation;
@@ -21,7 +21,7 @@ from typing import Any
 import cattrs
 
 from benchmarks._common import LIST_SIZE, interleave, list_body, row
-from clerk_sessions import _serde
+from clerk_sessions import _decode
 from clerk_sessions.models import Session, SessionPage
 
 __all__ = ["run"]
@@ -29,11 +29,11 @@ __all__ = ["run"]
 
 def _stdlib_only(body: bytes) -> SessionPage:
     """``decode_session_page`` as it runs without orjson installed."""
-    fast_loads, _serde._fast_loads = _serde._fast_loads, None
+    fast_loads, _decode._fast_loads = _decode._fast_loads, None
     try:
-        return _serde.decode_session_page(body)
+        return _decode.decode_session_page(body)
     finally:
-        _serde._fast_loads = fast_loads
+        _decode._fast_loads = fast_loads
 
 
 def run(quick: bool, server: object = None) -> list[dict[str, Any]]:
@@ -49,9 +49,9 @@ def run(quick: bool, server: object = None) -> list[dict[str, Any]]:
         "raw_httpx": lambda: json.loads(body),
         "cattrs_default": lambda: structure_plain(json.loads(body), list[Session]),
     }
-    fast_loads = _serde._fast_loads
+    fast_loads = _decode._fast_loads
     if fast_loads is not None:
-        contenders["ours_orjson"] = lambda: _serde.decode_session_page(body)
+        contenders["ours_orjson"] = lambda: _decode.decode_session_page(body)
         contenders["orjson"] = lambda: fast_loads(body)
     official_note = ""
     try:

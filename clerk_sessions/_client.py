@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from clerk_sessions import _serde
+from clerk_sessions import _decode
 from clerk_sessions._config import (
     DEFAULT_API_VERSION,
     DEFAULT_JWKS_CACHE_TTL_S,
@@ -228,7 +228,7 @@ class _Auth:
         data: Mapping[str, Any] = await transport.request(
             "GET",
             "/jwks",
-            _serde.loads,
+            _decode.loads,
             replay_safe=True,
             retries=None if transport.policy(UNSET) is None else _JWKS_RETRY,
             deadline_s=_JWKS_DEADLINE_S,

@@ -155,13 +155,13 @@ class Session:
         Read exactly as the API's answers are: unknown fields ignored, wrong types refused
         with `ResponseValidationError`, which names the fields at fault.
         """
-        from clerk_sessions import _serde
+        from clerk_sessions import _decode
 
         if isinstance(data, str):
             data = data.encode()
         if isinstance(data, bytes):
-            return _serde.decode_session(data)
-        return _serde.session_from_data(data)
+            return _decode.decode_session(data)
+        return _decode.session_from_data(data)
 
     @property
     def last_active_at_dt(self) -> datetime:

@@ -429,9 +429,10 @@ def check_ruff() -> None:
         )
 
 
-def ruff(args: list[str], text: str) -> str:
+def ruff(args: list[str], text: str, target: Path | None = None) -> str:
+    """``text`` through ruff, configured as for ``target`` (default: the facade)."""
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(TARGET), "-"],
+        [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(target or TARGET), "-"],
         input=text,
         capture_output=True,
         text=True,
@@ -460,26 +461,31 @@ def generate() -> str:
     return ruff(["format", "--quiet"], text)
 
 
+def write_or_check(target: Path, text: str, command: str, *, check: bool) -> int:
+    """Write ``text`` to ``target``, or with ``check`` compare them: 1 and a diff when stale."""
+    if not check:
+        target.write_text(text)
+        return 0
+    current = target.read_text() if target.exists() else ""
+    if current == text:
+        return 0
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    diff = difflib.unified_diff(
+        current.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        fromfile=f"{shown} (on disk)",
+        tofile=f"{shown} (generated)",
+    )
+    sys.stdout.writelines(diff)
+    print(f"\n{shown} is stale; run: {command}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     options = parser.parse_args(argv)
-    text = generate()
-    if not options.check:
-        TARGET.write_text(text)
-        return 0
-    current = TARGET.read_text() if TARGET.exists() else ""
-    if current == text:
-        return 0
-    diff = difflib.unified_diff(
-        current.splitlines(keepends=True),
-        text.splitlines(keepends=True),
-        fromfile=f"{TARGET.relative_to(ROOT)} (on disk)",
-        tofile=f"{TARGET.relative_to(ROOT)} (generated)",
-    )
-    sys.stdout.writelines(diff)
-    print(f"\n{TARGET.relative_to(ROOT)} is stale; run: {COMMAND}", file=sys.stderr)
-    return 1
+    return write_or_check(TARGET, generate(), COMMAND, check=options.check)
 
 
 if __name__ == "__main__":

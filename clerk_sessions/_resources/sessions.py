@@ -5,13 +5,9 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
-from cattrs.v import transform_error
-
-from clerk_sessions import _serde
+from clerk_sessions import _decode
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import AnswerMismatch, GoneError
 from clerk_sessions._transport import (
@@ -34,6 +30,9 @@ from clerk_sessions.models import (
     SessionToken,
 )
 
+if TYPE_CHECKING:
+    import cattrs
+
 __all__ = ["AsyncSessions", "AsyncSessionsWithRawResponse", "SessionIterator", "call_options"]
 
 _MAX_PAGE_SIZE = 500
@@ -45,6 +44,8 @@ T = TypeVar("T")
 def _request_converter() -> cattrs.Converter:
     # Request bodies given as dicts are checked strictly, so a typo fails before any I/O.
     # Built on the first such body, not at import: most programs never pass one.
+    from clerk_sessions import _serde
+
     return _serde.make_converter(detailed=True, forbid_extra_keys=True)
 
 
@@ -56,6 +57,9 @@ def _request_body(value: object, cls: type[Any], what: str) -> Any:
     data: dict[str, Any] = dict(cast("Mapping[str, Any]", value))
     if "format_" in data and "format" not in data:  # the seed SDK's spelling
         data["format"] = data.pop("format_")
+    from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+    from cattrs.v import transform_error
+
     try:
         return _request_converter().structure(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
@@ -105,7 +109,7 @@ def _decode_session_for(session_id: str) -> Callable[[bytes], Session]:
     """
 
     def decode(body: bytes) -> Session:
-        session = _serde.decode_session(body)
+        session = _decode.decode_session(body)
         if session.id != session_id:
             raise AnswerMismatch(
                 f"asked for session {session_id!r} but the answer is for {session.id!r}; "
@@ -117,16 +121,20 @@ def _decode_session_for(session_id: str) -> Callable[[bytes], Session]:
 
 
 def _decode_list(body: bytes) -> list[Session]:
-    return _serde.decode_session_page(body).data
+    return _decode.decode_session_page(body).data
 
 
 def _decode_token(body: bytes) -> SessionToken:
-    result: SessionToken = _serde.structure(body, _serde.loads(body), SessionToken)
+    from clerk_sessions import _serde  # cattrs: sessions alone are read without it (_decode)
+
+    result: SessionToken = _serde.structure(body, _decode.loads(body), SessionToken)
     return result
 
 
 def _decode_refresh(body: bytes) -> SessionRefresh:
-    result: SessionRefresh = _serde.structure(body, _serde.loads(body), SessionRefresh)
+    from clerk_sessions import _serde
+
+    result: SessionRefresh = _serde.structure(body, _decode.loads(body), SessionRefresh)
     return result
 
 
@@ -200,6 +208,8 @@ def _create_body(
             CreateSessionRequestBody,
             "request",
         )
+    from clerk_sessions import _serde
+
     return _serde.unstructure_body(body)
 
 
@@ -213,6 +223,8 @@ def _refresh_body(
         body = _request_body(request, RefreshSessionRequestBody, "request")
     else:
         body = _request_body(given, RefreshSessionRequestBody, "request")
+    from clerk_sessions import _serde
+
     return _serde.unstructure_body(body)
 
 
@@ -333,7 +345,7 @@ def _list_page_request(
     offset: int | None,
 ) -> _Request[SessionPage]:
     path = _list_path(client_id, user_id, status, True, limit, offset)
-    return _Request("GET", path, _serde.decode_session_page, replay_safe=True)
+    return _Request("GET", path, _decode.decode_session_page, replay_safe=True)
 
 
 def _create_request(
@@ -342,7 +354,7 @@ def _create_request(
     active_organization_id: str | None,
 ) -> _Request[Session]:
     body = _create_body(request, user_id, active_organization_id)
-    return _Request("POST", "/sessions", _serde.decode_session, replay_safe=False, json_body=body)
+    return _Request("POST", "/sessions", _decode.decode_session, replay_safe=False, json_body=body)
 
 
 def _session_request(session_id: str, suffix: str = "") -> _Request[Session]:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from benchmarks import run as runner
-from clerk_sessions import _serde
+from clerk_sessions import _decode
 
 HAVE_OFFICIAL = importlib.util.find_spec("clerk_backend_api") is not None
 # orjson installed and the fast paths on: then the decode benchmark measures both parsers.
-HAVE_ORJSON = _serde._fast_loads is not None
+HAVE_ORJSON = _decode._fast_loads is not None
 
 # The rows the issue names; the sync and bulk modules add rows of their own.
 EXPECTED = {

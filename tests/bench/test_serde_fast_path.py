@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks._common import session_dict
-from clerk_sessions import _serde
+from clerk_sessions import _decode, _serde
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import Session, SessionActivity, SessionStatus, SessionTask
 
@@ -58,7 +58,7 @@ def test_a_valid_session_decodes_the_same_both_ways() -> None:
 
 
 def test_instances_built_through_slots_equal_instances_built_by_init() -> None:
-    decoded = _serde.decode_session(json.dumps(session_dict(1)).encode())
+    decoded = _decode.decode_session(json.dumps(session_dict(1)).encode())
     built = _reference.structure(session_dict(1), Session)
     assert decoded == built
     assert hash(decoded) == hash(built)

@@ -17,7 +17,7 @@ from tests.conftest import REPO_ROOT
 
 PROBE = """
 import json, sys
-from clerk_sessions import AsyncClerk, _portal, _serde
+from clerk_sessions import AsyncClerk, _portal, _decode, _serde
 from clerk_sessions._netbackend import AsyncioBackend
 from clerk_sessions.models import Session
 from clerk_sessions.testing import FakeClerk
@@ -40,7 +40,10 @@ hook = _serde.converter.get_structure_hook(Session)
 print(json.dumps({
     "asyncio_backend": isinstance(pool._network_backend, AsyncioBackend),
     "generated_decoder": getattr(hook, "_clerk_generated", False),
-    "orjson": _serde._fast_loads is not None,
+    "decoder_written_ahead": _decode._structure_session is getattr(
+        sys.modules.get("clerk_sessions._session_decoders"), "structure_Session", None
+    ),
+    "orjson": _decode._fast_loads is not None,
     "httpx_cli_deferred": type(sys.modules["httpx._main"]).__name__ == "_StandIn",
     "own_portal_calls": portal_calls > 0,
     "answer": [session.id == stored["id"], session.user_id, session.status.value],
@@ -50,6 +53,7 @@ print(json.dumps({
 FAST = {
     "asyncio_backend": sys.version_info >= (3, 11),
     "generated_decoder": True,
+    "decoder_written_ahead": True,
     "orjson": importlib.util.find_spec("orjson") is not None,
     "httpx_cli_deferred": True,
     "own_portal_calls": True,
@@ -57,6 +61,7 @@ FAST = {
 STOCK = {
     "asyncio_backend": False,
     "generated_decoder": False,
+    "decoder_written_ahead": False,
     "orjson": False,
     "httpx_cli_deferred": False,
     "own_portal_calls": False,

@@ -10,7 +10,7 @@ import attrs
 import pytest
 import yaml
 
-from clerk_sessions import _serde, models
+from clerk_sessions import _decode, _serde, models
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import QueryParamStatus, Session, SessionStatus
 from tests.conftest import OPENAPI_DIR
@@ -19,7 +19,7 @@ from ._support import session_json
 
 
 def decode(data: Any) -> Session:
-    return _serde.decode_session(json.dumps(data).encode())
+    return _decode.decode_session(json.dumps(data).encode())
 
 
 def test_a_full_session_decodes_with_every_field() -> None:
@@ -95,7 +95,7 @@ def test_a_broken_response_names_the_field_path_and_keeps_the_body(
     mutate(data)
     body = json.dumps(data).encode()
     with pytest.raises(ResponseValidationError) as info:
-        _serde.decode_session(body)
+        _decode.decode_session(body)
     assert any(error.endswith(f"@ {expected}") for error in info.value.errors), info.value.errors
     assert info.value.body == body
     assert expected in str(info.value)
@@ -105,19 +105,19 @@ def test_a_broken_response_names_the_field_path_and_keeps_the_body(
 def test_a_broken_item_in_a_paginated_list_names_its_index() -> None:
     body = json.dumps({"data": [session_json(), session_json(id=None)], "total_count": 2})
     with pytest.raises(ResponseValidationError) as info:
-        _serde.decode_session_page(body.encode())
+        _decode.decode_session_page(body.encode())
     assert any(e.endswith("@ $.data[1].id") for e in info.value.errors), info.value.errors
 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"{", b'"a string"', b"{}"])
 def test_a_body_that_is_not_a_session_is_a_validation_error(body: bytes) -> None:
     with pytest.raises(ResponseValidationError):
-        _serde.decode_session(body)
+        _decode.decode_session(body)
 
 
 def test_list_accepts_the_bare_array_and_the_paginated_object() -> None:
-    bare = _serde.decode_session_page(json.dumps([session_json()]).encode())
-    paged = _serde.decode_session_page(
+    bare = _decode.decode_session_page(json.dumps([session_json()]).encode())
+    paged = _decode.decode_session_page(
         json.dumps({"data": [session_json()], "total_count": 9}).encode()
     )
     assert bare.data == paged.data
@@ -128,7 +128,7 @@ def test_list_accepts_the_bare_array_and_the_paginated_object() -> None:
 @pytest.mark.parametrize("body", [b'{"items": []}', b'{"data": [], "total_count": "9"}', b"17"])
 def test_a_list_answer_of_neither_shape_is_a_validation_error(body: bytes) -> None:
     with pytest.raises(ResponseValidationError):
-        _serde.decode_session_page(body)
+        _decode.decode_session_page(body)
 
 
 def test_refresh_answers_must_match_their_object_kind() -> None:
@@ -197,7 +197,7 @@ def test_a_session_reads_from_its_json_raw_or_decoded() -> None:
     from_mapping = Session.from_json(data)
     assert from_mapping == Session.from_json(json.dumps(data))
     assert from_mapping == Session.from_json(json.dumps(data).encode())
-    assert from_mapping == _serde.decode_session(json.dumps(data).encode())
+    assert from_mapping == _decode.decode_session(json.dumps(data).encode())
     assert from_mapping.latest_activity is not None
     assert from_mapping.latest_activity.city == "Berlin"
 

@@ -17,7 +17,7 @@ import cattrs
 import pytest
 
 from benchmarks._common import session_dict
-from clerk_sessions import _serde
+from clerk_sessions import _decode, _serde
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import Session
 
@@ -42,7 +42,7 @@ def _converter(*, detailed: bool) -> cattrs.Converter:
     """The SDK's converter plus the hooks a new model's field types would register."""
     converter = _serde.make_converter(detailed=detailed)
     for enum_cls in (Level, Mood):
-        converter.register_structure_hook(enum_cls, _serde._enum_hook(enum_cls))
+        converter.register_structure_hook(enum_cls, _decode.enum_hook(enum_cls))
     converter.register_structure_hook(int | str, _either)
     return converter
 
@@ -186,7 +186,7 @@ class NotAttrs:
 def test_only_classes_whose_init_just_stores_the_fields_are_filled_through_slots(
     cls: type[Any], safe: bool
 ) -> None:
-    assert _serde._fills_slots_safely(cls) is safe
+    assert _serde.fills_slots_safely(cls) is safe
 
 
 def test_instances_built_through_the_builder_are_exactly_the_frozen_class() -> None:
@@ -208,8 +208,8 @@ class Final:
 
 
 def test_a_class_that_refuses_subclasses_is_built_through_its_init() -> None:
-    assert _serde._fills_slots_safely(Final)
-    assert _serde._builder(Final) is None
+    assert _serde.fills_slots_safely(Final)
+    assert _decode.builder(Final) is None
 
     fast, detailed = _verdicts({"n": 4}, Final)
 
@@ -249,9 +249,7 @@ def test_validators_and_init_hooks_still_refuse_through_the_fast_path(cls: type[
 def test_a_body_only_the_fast_path_refuses_is_reported_with_the_fast_error() -> None:
     # Should the generated code ever refuse what the detailed converter accepts, the
     # failure still surfaces, with the fast path's own message.
-    error = _serde._validation_error(
-        b"{}", session_dict(0), Session, TypeError("expected str @ id")
-    )
+    error = _serde.validation_error(b"{}", session_dict(0), Session, TypeError("expected str @ id"))
 
     assert isinstance(error, ResponseValidationError)
     assert error.errors == ["expected str @ id @ $"]
@@ -262,7 +260,7 @@ def test_a_broken_item_in_a_bare_array_is_named_by_its_index() -> None:
     body = json.dumps([session_dict(0), broken]).encode()
 
     with pytest.raises(ResponseValidationError) as info:
-        _serde.decode_session_page(body)
+        _decode.decode_session_page(body)
 
     assert info.value.errors == ["invalid value for type, expected int @ $[1].last_active_at"]
     assert info.value.body == body

@@ -4,7 +4,7 @@ fails with the same `ResponseValidationError`.
 orjson and the standard library's `json` disagree on a few inputs: orjson refuses NaN,
 Infinity, 1e400, a UTF-8 BOM, UTF-16, lone surrogates (escaped or encoded) and nesting
 beyond 1024, and it reads an integer beyond 64 bits as a float where `json` keeps it
-exact. Each test here decodes the same bytes both ways (``_serde._fast_loads`` set to
+exact. Each test here decodes the same bytes both ways (``_decode._fast_loads`` set to
 orjson, then to None as when the extra is missing) and requires the same outcome.
 """
 
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks._common import session_dict
-from clerk_sessions import _serde
+from clerk_sessions import _decode
 from clerk_sessions.errors import ResponseValidationError
 
 orjson = pytest.importorskip("orjson")
@@ -29,15 +29,15 @@ Decoder = Callable[[bytes], Any]
 
 
 def _outcome(decode: Decoder, body: bytes, fast: bool) -> tuple[str, Any]:
-    saved = _serde._fast_loads
-    _serde._fast_loads = orjson.loads if fast else None
+    saved = _decode._fast_loads
+    _decode._fast_loads = orjson.loads if fast else None
     try:
         # repr: NaN != NaN, but the two results must read alike.
         return "ok", repr(decode(body))
     except ResponseValidationError as exc:
         return "error", (exc.errors, exc.body)
     finally:
-        _serde._fast_loads = saved
+        _decode._fast_loads = saved
 
 
 def _both(decode: Decoder, body: bytes) -> tuple[tuple[str, Any], tuple[str, Any]]:
@@ -101,7 +101,7 @@ SESSION_BODIES: dict[str, bytes] = {
 
 @pytest.mark.parametrize("body", SESSION_BODIES.values(), ids=SESSION_BODIES.keys())
 def test_one_session_decodes_the_same_with_either_parser(body: bytes) -> None:
-    fast, stdlib = _both(_serde.decode_session, body)
+    fast, stdlib = _both(_decode.decode_session, body)
 
     assert fast == stdlib
 
@@ -110,7 +110,7 @@ def test_one_session_decodes_the_same_with_either_parser(body: bytes) -> None:
 def test_a_page_decodes_the_same_with_either_parser(body: bytes) -> None:
     valid = _text(_session()).encode()
     for page in (b"[" + valid + b"," + body + b"]", b'{"data":[' + body + b'],"total_count":1}'):
-        fast, stdlib = _both(_serde.decode_session_page, page)
+        fast, stdlib = _both(_decode.decode_session_page, page)
         assert fast == stdlib
 
 
@@ -120,7 +120,7 @@ def test_a_page_decodes_the_same_with_either_parser(body: bytes) -> None:
 )
 def test_total_count_decodes_the_same_with_either_parser(total: bytes) -> None:
     body = b'{"data":[' + _text(_session()).encode() + b'],"total_count":' + total + b"}"
-    fast, stdlib = _both(_serde.decode_session_page, body)
+    fast, stdlib = _both(_decode.decode_session_page, body)
 
     assert fast == stdlib
 
@@ -128,12 +128,12 @@ def test_total_count_decodes_the_same_with_either_parser(total: bytes) -> None:
 def test_the_stdlib_keeps_what_orjson_would_round_and_says_what_is_broken() -> None:
     # What the parametrized cases compare, spelled out once.
     body = SESSION_BODIES["big int in the actor"]
-    assert _serde.decode_session(body).actor == {"sub": "u", "n": BIG}
+    assert _decode.decode_session(body).actor == {"sub": "u", "n": BIG}
     with pytest.raises(ResponseValidationError) as info:
-        _serde.decode_session(SESSION_BODIES["nesting beyond the recursion limit"])
+        _decode.decode_session(SESSION_BODIES["nesting beyond the recursion limit"])
     assert info.value.errors[0].startswith("invalid JSON: maximum recursion depth exceeded")
     with pytest.raises(ResponseValidationError) as info:
-        _serde.decode_session(SESSION_BODIES["NaN in a timestamp"])
+        _decode.decode_session(SESSION_BODIES["NaN in a timestamp"])
     assert info.value.errors == ["invalid value for type, expected int @ $.created_at"]
 
 
@@ -142,8 +142,8 @@ def _no_stdlib_decoding(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(body: bytes) -> Any:
         raise AssertionError("the standard library decoded a body orjson should have")
 
-    monkeypatch.setattr(_serde, "_fast_loads", orjson.loads)
-    monkeypatch.setattr(_serde, "loads", refuse)
+    monkeypatch.setattr(_decode, "_fast_loads", orjson.loads)
+    monkeypatch.setattr(_decode, "loads", refuse)
     yield
 
 
@@ -152,9 +152,9 @@ def test_with_orjson_installed_a_valid_body_never_reaches_the_stdlib() -> None:
     data = _session(actor={"sub": "user_1", "n": 2**63 - 1, "f": 1.5})
     page = [data, _session(latest_activity=None, tasks=[{"key": "k"}])]
 
-    assert _serde.decode_session(_text(data).encode()).actor == data["actor"]
-    assert len(_serde.decode_session_page(_text(page).encode()).data) == 2
-    paged = _serde.decode_session_page(_text({"data": page, "total_count": 9}).encode())
+    assert _decode.decode_session(_text(data).encode()).actor == data["actor"]
+    assert len(_decode.decode_session_page(_text(page).encode()).data) == 2
+    paged = _decode.decode_session_page(_text({"data": page, "total_count": 9}).encode())
     assert paged.total_count == 9
 
 
@@ -176,7 +176,7 @@ _json: st.SearchStrategy[Any] = st.recursive(
 @given(actor=_json, created_at=_integers | st.floats())
 def test_any_values_decode_the_same_with_either_parser(actor: Any, created_at: Any) -> None:
     body = _text(_session(actor=actor, created_at=created_at)).encode()
-    fast, stdlib = _both(_serde.decode_session, body)
+    fast, stdlib = _both(_decode.decode_session, body)
 
     assert fast == stdlib
 
@@ -187,6 +187,6 @@ def test_numbers_parse_to_the_same_value_with_either_parser(number: Any) -> None
     # json.dumps writes floats as Python reads them back (NaN and Infinity included).
     text = json.dumps(number) if isinstance(number, float) else str(number)
     body = SESSION.replace('"actor":null', f'"actor":{{"n":{text}}}').encode()
-    fast, stdlib = _both(_serde.decode_session, body)
+    fast, stdlib = _both(_decode.decode_session, body)
 
     assert fast == stdlib
