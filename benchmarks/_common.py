@@ -453,7 +453,12 @@ async def interleave_async(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def fresh_processes(scripts: Mapping[str, str], rounds: int) -> dict[str, list[float]]:
+def fresh_processes(
+    scripts: Mapping[str, str],
+    rounds: int,
+    *,
+    interpreters: Mapping[str, str | os.PathLike[str]] | None = None,
+) -> dict[str, list[float]]:
     """Wall seconds of a fresh ``python -c SCRIPT`` per contender, ``rounds`` each.
 
     Round r starts every script once, in an order that rotates each round (as
@@ -464,24 +469,38 @@ def fresh_processes(scripts: Mapping[str, str], rounds: int) -> dict[str, list[f
     files exist depends on how it was installed (uv writes none by default) and on
     ``PYTHONDONTWRITEBYTECODE``, and a package without them recompiles its source on
     every start.
+
+    A contender named in ``interpreters`` runs with that interpreter instead of this
+    one (an environment of its own, `benchmarks._bare_env`), started in an empty
+    working directory and without ``PYTHONPATH`` or ``PYTHONHOME``, so that neither the
+    checkout nor this environment's paths reach it.
     """
     names = list(scripts)
+    own = dict(interpreters or {})
     samples: dict[str, list[float]] = {name: [] for name in names}
-    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache,
+        tempfile.TemporaryDirectory(prefix="bench-cwd-") as empty,
+    ):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = cache
+        bare_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
-        def wall(script: str) -> float:
+        def wall(name: str) -> float:
+            if name in own:
+                args, cwd, environ = [os.fspath(own[name])], empty, bare_env
+            else:
+                args, cwd, environ = [sys.executable], None, env
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", script], check=True, env=env)
+            subprocess.run([*args, "-c", scripts[name]], check=True, env=environ, cwd=cwd)
             return time.perf_counter() - t0
 
-        for script in scripts.values():  # write the .pyc files, warm the OS file cache
-            wall(script)
-            wall(script)
+        for name in names:  # write the .pyc files, warm the OS file cache
+            wall(name)
+            wall(name)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                samples[name].append(wall(scripts[name]))
+                samples[name].append(wall(name))
     return samples
 
 
