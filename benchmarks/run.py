@@ -155,7 +155,13 @@ def results_markdown(report: dict[str, Any]) -> str:
         f"- Machine: {env['cpu']} x{env['cpu_count']}, {env['platform']}; "
         f"load average {', '.join(f'{x:.2f}' for x in env['load_average'])} at the start.",
         f"- Python: {env['python']}; event loop: {env['event_loop']}; "
-        f"sniffio importable for every client: {'yes' if env['sniffio_importable'] else 'NO'}.",
+        f"sniffio importable for every client: {'yes' if env['sniffio_importable'] else 'NO'}"
+        + (
+            " (in this environment; a row run in bare environments says in its note)"
+            if any("importable" in r.get("extra", {}) for r in report["rows"])
+            else ""
+        )
+        + ".",
         f"- Versions: {versions}.",
         f"- Server ceiling: {server['requests_per_s']:,.0f} single-session GETs/s from a "
         f"raw-socket client, using {server['server_cpu_pct']:.0f}% of one core"

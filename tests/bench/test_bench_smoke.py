@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from importlib.metadata import Distribution, PathDistribution
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks import _bare_env
 from benchmarks import run as runner
 from clerk_sessions import _decode
 
@@ -24,7 +26,10 @@ HAVE_ORJSON = _decode._fast_loads is not None
 
 # The rows the issue names; the sync and bulk modules add rows of their own.
 EXPECTED = {
-    "cold": ["cold start: import, client, one get"],
+    "cold": [
+        "cold start: import, client, one get",
+        "cold start, bare install: import, client, one get",
+    ],
     "decode": (["decode 50 sessions, orjson (fast extra)"] if HAVE_ORJSON else [])
     + ["decode 50 sessions, json only"],
     "import": ["import (whole process)"],
@@ -67,9 +72,108 @@ def test_the_expected_rows_are_produced(report: dict[str, Any], benchmark: str) 
 
 def test_the_cold_start_decode_and_list_rows_come_first(report: dict[str, Any]) -> None:
     names = [r["name"] for r in report["rows"]]
-    first = ["cold start: import, client, one get", *EXPECTED["decode"], "async list (50 sessions)"]
+    first = [*EXPECTED["cold"], *EXPECTED["decode"], "async list (50 sessions)"]
 
     assert names[: len(first)] == first
+
+
+# Installed in the dev environment, picked up at import when present (pytest: the suite's).
+DEV_ONLY = ["trio", "orjson", "click", "rich", "pytest"]
+
+
+def test_the_bare_cold_start_runs_each_contender_with_only_its_declared_dependencies(
+    report: dict[str, Any],
+) -> None:
+    (bare,) = [r for r in report["rows"] if r["name"] == EXPECTED["cold"][1]]
+    envs = {
+        who: {d.split()[0].lower() for d in dists}
+        for who, dists in bare["extra"]["environments"].items()
+    }
+    found = bare["extra"]["importable"]
+
+    assert {"clerk-sessions", "httpx", "httpcore", "anyio", "attrs", "cattrs"} <= envs["ours"]
+    assert {"httpx", "httpcore", "anyio"} <= envs["raw_httpx"]
+    assert not {"clerk-sessions", "attrs", "cattrs", "tenacity"} & envs["raw_httpx"]
+    for who, names in envs.items():
+        assert not {"trio", "orjson", "click", "rich", "pytest"} & names, who
+        assert not any(found[who].get(module) for module in DEV_ONLY), who
+    assert found["ours"]["pydantic"] is False
+    assert found["ours"]["sniffio"] is True
+    if HAVE_OFFICIAL:
+        assert {"clerk-backend-api", "pydantic"} <= envs["official"]
+        assert "clerk-sessions" not in envs["official"]
+    assert "bare install" not in report["rows"][0]["name"]
+    assert "dev environment" in report["rows"][0]["notes"]
+    for who, names in envs.items():
+        assert f"{who} {len(names)} distributions" in bare["notes"]
+
+
+def test_a_bare_environment_imports_its_package_and_nothing_of_the_dev_extra(
+    tmp_path: Path,
+) -> None:
+    env = _bare_env.build(tmp_path / "env", "httpx")
+    (tmp_path / "cwd").mkdir()
+
+    found = _bare_env.find_specs(
+        env, ["httpx"], [*DEV_ONLY, "pydantic", "attrs"], cwd=tmp_path / "cwd"
+    )
+
+    assert found == dict.fromkeys([*DEV_ONLY, "pydantic", "attrs"], False)
+    assert {"httpx", "httpcore", "h11", "anyio", "idna", "certifi"} <= set(env.names)
+    linked = [p for p in env.site_packages.rglob("*") if not p.is_dir()]
+    assert linked and all(p.is_symlink() for p in linked)
+    assert not list(env.site_packages.glob("*.pth"))
+
+
+def test_a_bare_environment_of_an_editable_install_links_the_named_package(
+    tmp_path: Path,
+) -> None:
+    package = Path(_serde.__file__).parent
+    with pytest.raises(LookupError, match="editable"):
+        _bare_env.build(tmp_path / "unnamed", "clerk-sessions")
+
+    env = _bare_env.build(
+        tmp_path / "env", "clerk-sessions", editable={"clerk-sessions": [package]}
+    )
+    (tmp_path / "cwd").mkdir()
+    found = _bare_env.find_specs(
+        env, ["clerk_sessions"], ["orjson", "pydantic"], cwd=tmp_path / "cwd"
+    )
+
+    assert (env.site_packages / "clerk_sessions").resolve() == package.resolve()
+    assert found == {"orjson": False, "pydantic": False}
+
+
+def _fake_dist(root: Path, name: str, *requires: str) -> Distribution:
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir()
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+    return PathDistribution(info)
+
+
+def test_the_closure_follows_extras_dependencies_ask_for_and_markers_not_the_roots_extras(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dists = [
+        _fake_dist(
+            tmp_path, "root", "Dep[Fast]", "extra-only; extra == 'cli'", "old; python_version < '3'"
+        ),
+        _fake_dist(tmp_path, "dep", "speedups; extra == 'fast'", "plain"),
+        _fake_dist(tmp_path, "speedups"),
+        _fake_dist(tmp_path, "plain"),
+        _fake_dist(tmp_path, "extra-only"),
+        _fake_dist(tmp_path, "old"),
+        _fake_dist(tmp_path, "lonely", "missing"),
+    ]
+    monkeypatch.setattr(_bare_env, "_installed", lambda: {d.metadata["Name"]: d for d in dists})
+
+    names = [d.metadata["Name"] for d in _bare_env.dependency_closure("root")]
+
+    assert names == ["dep", "plain", "root", "speedups"]
+    with pytest.raises(LookupError, match="missing"):
+        _bare_env.dependency_closure("lonely")
 
 
 # The durable-jobs rows compare with plain revoke_many (in the raw column) only.
