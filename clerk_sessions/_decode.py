@@ -24,9 +24,10 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from clerk_sessions import models
 from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._errors import ResponseValidationError
-from clerk_sessions.models import Session, SessionPage
+from clerk_sessions.models import Session
 
 if TYPE_CHECKING:
     import enum
@@ -235,7 +236,7 @@ def _fast_session(body: bytes) -> Session | None:
     return None if lossy(session) else session
 
 
-def _fast_page(body: bytes) -> SessionPage | None:
+def _fast_page(body: bytes) -> models.SessionPage | None:
     """`decode_session_page` through orjson, or None where the standard library must decide."""
     assert _fast_loads is not None
     try:
@@ -256,7 +257,7 @@ def _fast_page(body: bytes) -> SessionPage | None:
         for value in filter(None, map(operator.attrgetter(*fields), sessions)):
             if lossy(value):
                 return None
-    return SessionPage(data=sessions, total_count=total)
+    return models.SessionPage(data=sessions, total_count=total)
 
 
 def decode_session(body: bytes) -> Session:
@@ -279,7 +280,7 @@ def session_from_data(data: Any, body: bytes = b"") -> Session:
         raise validation_error(body, data, Session, exc) from None
 
 
-def decode_session_page(body: bytes) -> SessionPage:
+def decode_session_page(body: bytes) -> models.SessionPage:
     """A page of sessions from either answer shape: the spec's bare array, or
     ``{"data": [...], "total_count": N}`` that the live API sends when paginated."""
     if _fast_loads is not None:
@@ -313,4 +314,4 @@ def decode_session_page(body: bytes) -> SessionPage:
                 [e.replace(" @ $", f" @ ${path_prefix}", 1) for e in error.errors], body=body
             )
         raise error from None
-    return SessionPage(data=sessions, total_count=total)
+    return models.SessionPage(data=sessions, total_count=total)

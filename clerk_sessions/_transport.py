@@ -34,6 +34,7 @@ import anyio
 import httpx
 import sniffio
 
+from clerk_sessions import models
 from clerk_sessions._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT_MS,
@@ -56,7 +57,6 @@ from clerk_sessions._netbackend import is_own_stream
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
 from clerk_sessions._version import __version__
-from clerk_sessions.models import RawResponse
 
 __all__ = [
     "Transport",
@@ -459,7 +459,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: Literal[True],
-    ) -> RawResponse[T]: ...
+    ) -> models.RawResponse[T]: ...
 
     async def request(
         self,
@@ -477,7 +477,7 @@ class Transport:
         deadline_s: float | None = None,
         rate_limited: bool = True,
         raw: bool = False,
-    ) -> T | RawResponse[T]:
+    ) -> T | models.RawResponse[T]:
         """Send one logical request (with its retries) to ``path`` (with its query) under
         the server URL, and decode a 2XX body (``raw``: return it undecoded).
 
@@ -658,7 +658,7 @@ class Transport:
             if raw:
                 # Decoded here all the same, so that a raw call fails exactly where and
                 # how the plain one does.
-                return RawResponse(
+                return models.RawResponse(
                     status_code=status,
                     headers=response.headers,
                     content=body,

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from clerk_sessions import _decode
+from clerk_sessions import _decode, models
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import AnswerMismatch, GoneError
 from clerk_sessions._transport import (
@@ -18,20 +18,21 @@ from clerk_sessions._transport import (
     path_segment,
     with_query,
 )
-from clerk_sessions.models import (
-    BulkRevokeResult,
-    CreateSessionRequestBody,
-    QueryParamStatus,
-    RawResponse,
-    RefreshSessionRequestBody,
-    Session,
-    SessionPage,
-    SessionRefresh,
-    SessionToken,
-)
+from clerk_sessions.models import QueryParamStatus, Session
 
 if TYPE_CHECKING:
     import cattrs
+
+    # At run time these are read from `models` where used: they are defined on first use.
+    from clerk_sessions.models import (
+        BulkRevokeResult,
+        CreateSessionRequestBody,
+        RawResponse,
+        RefreshSessionRequestBody,
+        SessionPage,
+        SessionRefresh,
+        SessionToken,
+    )
 
 __all__ = ["AsyncSessions", "AsyncSessionsWithRawResponse", "SessionIterator", "call_options"]
 
@@ -127,14 +128,14 @@ def _decode_list(body: bytes) -> list[Session]:
 def _decode_token(body: bytes) -> SessionToken:
     from clerk_sessions import _serde  # cattrs: sessions alone are read without it (_decode)
 
-    result: SessionToken = _serde.structure(body, _decode.loads(body), SessionToken)
+    result: SessionToken = _serde.structure(body, _decode.loads(body), models.SessionToken)
     return result
 
 
 def _decode_refresh(body: bytes) -> SessionRefresh:
     from clerk_sessions import _serde
 
-    result: SessionRefresh = _serde.structure(body, _decode.loads(body), SessionRefresh)
+    result: SessionRefresh = _serde.structure(body, _decode.loads(body), models.SessionRefresh)
     return result
 
 
@@ -199,13 +200,13 @@ def _create_body(
     if request is not None:
         if user_id is not None or active_organization_id is not None:
             raise TypeError("create() takes either request= or keywords, not both")
-        body = _request_body(request, CreateSessionRequestBody, "request")
+        body = _request_body(request, models.CreateSessionRequestBody, "request")
     elif user_id is None:
         raise TypeError("create() needs user_id= (or request={'user_id': ...})")
     else:
         body = _request_body(
             {"user_id": user_id, "active_organization_id": active_organization_id},
-            CreateSessionRequestBody,
+            models.CreateSessionRequestBody,
             "request",
         )
     from clerk_sessions import _serde
@@ -220,9 +221,9 @@ def _refresh_body(
     if request is not None:
         if given:
             raise TypeError("refresh() takes either request= or keywords, not both")
-        body = _request_body(request, RefreshSessionRequestBody, "request")
+        body = _request_body(request, models.RefreshSessionRequestBody, "request")
     else:
-        body = _request_body(given, RefreshSessionRequestBody, "request")
+        body = _request_body(given, models.RefreshSessionRequestBody, "request")
     from clerk_sessions import _serde
 
     return _serde.unstructure_body(body)
