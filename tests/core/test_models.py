@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import datetime, timezone
 from typing import Any
 
@@ -212,3 +213,32 @@ def test_a_session_from_json_names_the_field_at_fault() -> None:
     with pytest.raises(ResponseValidationError) as info:
         Session.from_json(b"{not json")
     assert info.value.body == b"{not json"
+
+
+LATER = sorted(models._LATER)
+
+
+@pytest.mark.parametrize("name", LATER)
+def test_models_defined_on_first_use_are_models_like_any_other(name: str) -> None:
+    value = getattr(models, name)
+    assert name in dir(models)
+    if name in models.__all__ and isinstance(value, type) and attrs.has(value):
+        # Named after the public module: repr, pickle and the docs say models.<Name>.
+        expected = "clerk_sessions._claims" if name in ("RequestState", "SessionClaims") else None
+        assert value.__module__ == (expected or "clerk_sessions.models")
+        assert pickle.loads(pickle.dumps(value)) is value
+
+
+def test_the_models_defined_later_round_trip_through_pickle() -> None:
+    status = models.JobStatus(name="incident", total=3, revoked=1, failed=1)
+    token = models.SessionToken(jwt="x.y.z")
+    assert pickle.loads(pickle.dumps(status)) == status
+    assert pickle.loads(pickle.dumps(token)) == token
+    assert repr(token) == "SessionToken(object='token', jwt='x.y.z')"
+
+
+def test_an_unknown_model_name_is_an_attribute_error_that_names_it() -> None:
+    with pytest.raises(
+        AttributeError, match=r"module 'clerk_sessions.models' has no attribute 'Sesion'"
+    ):
+        models.Sesion  # noqa: B018
