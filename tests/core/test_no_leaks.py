@@ -1,7 +1,10 @@
 """No leaks: after faults, exhausted retries and cancellations, the pool is clean and usable.
 
 These run against the fake on a real loopback port, so connections really drop, bodies
-really arrive truncated and cancellations really interrupt socket I/O.
+really arrive truncated and cancellations really interrupt socket I/O. After cancelled
+calls this is a promise of the client the SDK builds only: in a client passed as
+``http_client``, cancelled calls can leave the orphans of an httpcore bug, which the SDK
+does not make and does not take back from a pool it leaves as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import anyio
 import httpx
 import pytest
 
-from clerk_sessions import AsyncClerk, BackoffStrategy, RetryConfig, errors
+from clerk_sessions import AsyncClerk, BackoffStrategy, RetryConfig, _httpclient, errors
+from clerk_sessions._pool import ReclaimingConnectionPool
 from clerk_sessions.testing import FakeClerk, FaultConfig
 
 pytestmark = pytest.mark.anyio
@@ -57,33 +61,59 @@ async def test_after_exhausted_retries_the_pool_is_idle_and_the_next_call_succee
         assert_pool_idle(http)
 
 
-async def test_a_thousand_cancelled_calls_under_contention_leave_the_pool_usable() -> None:
+# A call cancelled while it waits for a pool slot can lose the race of encode/httpcore#1093:
+# another call frees a slot (its own connect cancelled) and the pool makes a connection
+# for the first one, whose cancellation is delivered but has not run yet. That connection
+# is never used. How often depends on how long a batch of calls takes to start against
+# deadlines of up to 20 ms, so the calls come in batches of several sizes. On httpcore's
+# own pool of 8 slots (SDK calls and plain httpx calls alike), a single batch left such
+# orphans in 14 runs of 20 at 25 calls, 19 or 20 at 50 to 200, 9 to 13 at 400 and none of
+# 80 at 1,000 (this test was once one batch of 1,000: it failed once in CI and passed
+# every rerun); these batches together, in 20 of 20.
+WAVES = (25, 50, 75, 100, 150, 200, 400)
+
+
+async def test_a_thousand_cancelled_calls_under_contention_leave_the_pool_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The client the SDK builds for itself, whose pool takes those orphans back, with 8
+    # slots instead of 100 so that the calls queue. A client passed as http_client keeps
+    # httpcore's pool, and the SDK promises nothing of the kind for it: there a plain
+    # `await http.get(...)` on the same deadlines leaves as many orphans as the SDK's
+    # calls (test_pool_orphans.py makes both shapes of orphan on purpose).
+    eight = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    monkeypatch.setattr(_httpclient, "LIMITS", eight)
     fake = FakeClerk(faults=FaultConfig(latency_s=(0.0, 0.01), seed=3))
     session_id = fake.add_session(user_id=fake.add_user())["id"]
     rng = random.Random(7)
     finished = cancelled = 0
-    async with fake.serve_async() as url:
-        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-        async with httpx.AsyncClient(limits=limits) as http:
-            clerk = AsyncClerk(fake.secret_key, server_url=url, http_client=http)
+    async with (
+        fake.serve_async() as url,
+        AsyncClerk(fake.secret_key, server_url=url) as clerk,
+    ):
+        http = clerk._transport.client
+        pool = http._transport._pool  # type: ignore[attr-defined]
+        assert type(pool) is ReclaimingConnectionPool
+        assert pool._max_connections == 8
 
-            async def call_with_deadline() -> None:
-                nonlocal finished, cancelled
-                with anyio.move_on_after(rng.uniform(0.0, 0.02)) as scope:
-                    await clerk.sessions.get(session_id)
-                    finished += 1
-                if scope.cancelled_caught:
-                    cancelled += 1
+        async def call_with_deadline() -> None:
+            nonlocal finished, cancelled
+            with anyio.move_on_after(rng.uniform(0.0, 0.02)) as scope:
+                await clerk.sessions.get(session_id)
+                finished += 1
+            if scope.cancelled_caught:
+                cancelled += 1
 
+        for size in WAVES:
             async with anyio.create_task_group() as tg:
-                for _ in range(1_000):
+                for _ in range(size):
                     tg.start_soon(call_with_deadline)
-            assert finished + cancelled == 1_000
-            assert cancelled > 100, "the test must really cancel calls in flight"
-            assert_pool_idle(http)
-            for _ in range(20):  # every pooled connection is still good
-                assert (await clerk.sessions.get(session_id)).id == session_id
-            assert_pool_idle(http)
+        assert finished + cancelled == sum(WAVES) == 1_000
+        assert cancelled > 100, "the test must really cancel calls in flight"
+        assert_pool_idle(http)
+        for _ in range(20):  # every pooled connection is still good
+            assert (await clerk.sessions.get(session_id)).id == session_id
+        assert_pool_idle(http)
 
 
 async def test_cancelling_during_a_retry_wait_stops_the_call() -> None:
