@@ -326,7 +326,11 @@ def _is_model(tp: Any) -> bool:
 
 
 def make_converter(
-    *, detailed: bool, forbid_extra_keys: bool = False, ahead_of_time: bool = True
+    *,
+    detailed: bool,
+    forbid_extra_keys: bool = False,
+    ahead_of_time: bool = True,
+    fast_paths: bool | None = None,
 ) -> cattrs.Converter:
     """Build a converter with this SDK's hooks.
 
@@ -334,8 +338,10 @@ def make_converter(
     to notice drift; production ignores unknown fields. The fast converter uses the
     functions generated ahead of time for the models that have them; with
     ``ahead_of_time=False`` it generates those too (what ``scripts/gen_decoders.py``
-    writes them from).
+    writes them from). ``fast_paths`` overrides the process's switch
+    (`_config.FAST_PATHS`): the generator writes the same module whichever way it is set.
     """
+    fast = FAST_PATHS if fast_paths is None else fast_paths
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=forbid_extra_keys)
     converter.register_structure_hook(str, _strict(str, "string"))
     converter.register_structure_hook(int, _strict(int, "integer"))
@@ -343,7 +349,7 @@ def make_converter(
     converter.register_structure_hook(float, _structure_float)
     for enum_cls in (SessionStatus, QueryParamStatus):
         converter.register_structure_hook(enum_cls, enum_hook(enum_cls))
-    if not detailed and not forbid_extra_keys and FAST_PATHS:
+    if not detailed and not forbid_extra_keys and fast:
 
         def fast_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
             return _fast_model_hook(converter, cls)

@@ -148,7 +148,7 @@ def function_source(writer: SourceWriter, cls: type[Any]) -> str:
 def generate() -> str:
     """The full text of ``_session_decoders.py``."""
     # The converter `_serde` would use, generating at run time (not reading this module).
-    converter = _serde.make_converter(detailed=False, ahead_of_time=False)
+    converter = _serde.make_converter(detailed=False, ahead_of_time=False, fast_paths=True)
     module = Module()
     functions: dict[type[Any], str] = {}
     while module.queue:

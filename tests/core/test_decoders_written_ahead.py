@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from benchmarks._common import session_dict
 from clerk_sessions import _decode, _serde, _session_decoders
+from clerk_sessions._config import FAST_PATHS
 from clerk_sessions.models import Session, SessionActivity, SessionTask
 from tests.conftest import REPO_ROOT
 
@@ -69,7 +71,9 @@ def test_check_mode_names_a_stale_file_and_the_command(
     assert "python scripts/gen_decoders.py" in err
 
 
+@pytest.mark.skipif(not FAST_PATHS, reason="the fast paths are switched off")
 def test_the_converter_and_the_hot_path_use_the_functions_written_ahead() -> None:
+    # With the switch on, test_fast_paths_switch checks cattrs' own hooks are used.
     assert _serde.converter.get_structure_hook(Session) is _session_decoders.structure_Session
     assert (
         _serde.converter.get_structure_hook(SessionTask) is _session_decoders.structure_SessionTask
@@ -158,9 +162,12 @@ def test_getting_and_listing_sessions_never_loads_cattrs(orjson: bool) -> None:
     # A fresh interpreter: this one has long imported cattrs. Without orjson, the
     # standard library parses (the module is kept out by a None entry in sys.modules).
     prelude = "" if orjson else "import sys; sys.modules['orjson'] = None\n"
+    # The fast paths on, whatever this run's switch says: they are what is tested here.
+    env = {k: v for k, v in os.environ.items() if k != "CLERK_SESSIONS_NO_FAST_PATHS"}
     result = subprocess.run(
         [sys.executable, "-c", prelude + HOT_PATH],
         cwd=REPO_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
