@@ -242,3 +242,14 @@ def test_an_unknown_model_name_is_an_attribute_error_that_names_it() -> None:
         AttributeError, match=r"module 'clerk_sessions.models' has no attribute 'Sesion'"
     ):
         models.Sesion  # noqa: B018
+
+
+def test_the_names_defined_later_are_exactly_the_modules_names() -> None:
+    # models._LATER, the TYPE_CHECKING import and _more_models.__all__ list the same names.
+    from clerk_sessions import _claims, _more_models
+
+    later = {name for name, module in models._LATER.items() if module == _more_models.__name__}
+    assert later == set(_more_models.__all__)
+    claims = {name for name, module in models._LATER.items() if module == _claims.__name__}
+    assert claims == {"RequestState", "SessionClaims"}
+    assert set(models._LATER) <= set(models.__all__) | {"CONNECTION_ERROR_CODE"}
