@@ -245,11 +245,25 @@ def test_an_unknown_model_name_is_an_attribute_error_that_names_it() -> None:
 
 
 def test_the_names_defined_later_are_exactly_the_modules_names() -> None:
-    # models._LATER, the TYPE_CHECKING import and _more_models.__all__ list the same names.
+    # models._LATER, its TYPE_CHECKING imports and _more_models.__all__ list the same names.
+    import ast
+    import inspect
+
     from clerk_sessions import _claims, _more_models
 
     later = {name for name, module in models._LATER.items() if module == _more_models.__name__}
     assert later == set(_more_models.__all__)
+    tree = ast.parse(inspect.getsource(models))
+    guarded = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    seen = {
+        (alias.name, node.module)
+        for node in ast.walk(guarded)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen == set(models._LATER.items())
     claims = {name for name, module in models._LATER.items() if module == _claims.__name__}
     assert claims == {"RequestState", "SessionClaims"}
     assert set(models._LATER) <= set(models.__all__) | {"CONNECTION_ERROR_CODE"}
