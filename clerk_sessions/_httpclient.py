@@ -5,8 +5,9 @@ client the SDK builds" in docs/explanation/architecture.md):
 
 1. no cookie jar: the API is authenticated by the secret key on every call;
 2. pool limits, on a pool that takes back the slots of cancelled calls (`_pool`);
-3. the asyncio network backend, on Python 3.11+ (`_netbackend`), unless the fast paths
-   are off (``CLERK_SESSIONS_NO_FAST_PATHS``, `_config.FAST_PATHS`).
+3. the asyncio network backend, on Python 3.11+ (`_netbackend`), and with it asyncio's
+   own locks and events in the pool (`_pool_primitives`), unless the fast paths are off
+   (``CLERK_SESSIONS_NO_FAST_PATHS``, `_config.FAST_PATHS`).
 
 A client the user passes as ``http_client`` is used exactly as it is.
 """
@@ -75,5 +76,8 @@ def build_client(
         # 2 and 3. httpx builds its default transport first (so the proxy environment
         # variables still mount their own transports); only the pool under it is swapped.
         backend = default_backend() if FAST_PATHS else None
-        use_reclaiming_pool(client, LIMITS, network_backend=backend)
+        # With our backend, no anyio either in the pool's locks (`_pool_primitives`).
+        use_reclaiming_pool(
+            client, LIMITS, network_backend=backend, asyncio_primitives=backend is not None
+        )
     return client

@@ -18,16 +18,24 @@ connection that a live request is still opening.
 The check reads httpcore internals (those of httpcore 1.0.3 to 1.0.9, the range
 pyproject.toml pins). Where one is missing (another httpcore), it finds no orphan, says
 so once at DEBUG on the ``clerk_sessions`` logger, and the pool behaves exactly like
-httpcore's own. This module imports nothing from the SDK.
+httpcore's own. This module imports nothing from the SDK but `clerk_sessions._pool_primitives`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import Any, cast
 
 import httpcore
 import httpx
+
+from clerk_sessions._pool_primitives import (
+    give_asyncio_event,
+    give_asyncio_locks,
+    on_asyncio,
+    shield_can_matter,
+    shieldless_stream,
+)
 
 __all__ = ["ReclaimingConnectionPool", "use_reclaiming_pool"]
 
@@ -70,9 +78,44 @@ def _never_used(connection: object) -> bool:
 
 
 class ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool, which also drops connections orphaned by a cancelled request."""
+    """httpcore's pool, which also drops connections orphaned by a cancelled request.
+
+    With ``asyncio_primitives``, its locks, events and shields are asyncio's own while it
+    runs on asyncio (`clerk_sessions._pool_primitives`, which says why).
+    """
+
+    def __init__(self, *args: Any, asyncio_primitives: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._asyncio_primitives = asyncio_primitives
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        response = await super().handle_async_request(request)
+        if self._asyncio_primitives and on_asyncio():
+            return shieldless_stream(response)
+        return response
+
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        connection = super().create_connection(origin)
+        # Called only from within the pool's requests, so the library is the running one.
+        if self._asyncio_primitives and on_asyncio():
+            give_asyncio_locks(connection)
+        return connection
+
+    async def _close_connections(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
+        # httpcore shields this even when there is nothing to close (nearly every time).
+        if not closing:
+            return
+        if shield_can_matter():
+            await super()._close_connections(closing)
+            return
+        for connection in closing:
+            await connection.aclose()
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        if self._asyncio_primitives and on_asyncio():
+            # Before httpcore assigns (and so sets the event of) any waiting request.
+            for pool_request in self._requests:
+                give_asyncio_event(pool_request)
         # Runs (under the pool's lock) whenever a request enters or leaves the pool, so an
         # orphan is dropped by the very call that follows the cancellation. Returned with
         # the connections httpcore closes: an orphan that holds a socket is closed too.
@@ -110,6 +153,7 @@ def use_reclaiming_pool(
     limits: httpx.Limits,
     *,
     network_backend: httpcore.AsyncNetworkBackend | None = None,
+    asyncio_primitives: bool = False,
 ) -> None:
     """Give the default transport of a new ``client`` a `ReclaimingConnectionPool`.
 
@@ -117,8 +161,9 @@ def use_reclaiming_pool(
     ``transport=`` ignores the proxy environment variables. Transports that httpx mounts
     for those proxies keep httpx's own pools. The new pool has the settings httpx gives
     its default pool, including the SSL context httpx built for it, on
-    ``network_backend`` (None: httpcore's default). If the client is not shaped as
-    expected, it is left as it is.
+    ``network_backend`` (None: httpcore's default), with asyncio's own locks and events
+    when ``asyncio_primitives`` (`ReclaimingConnectionPool`). If the client is not shaped
+    as expected, it is left as it is.
     """
     transport = getattr(client, "_transport", None)
     stock = getattr(transport, "_pool", None)
@@ -135,4 +180,5 @@ def use_reclaiming_pool(
         http2=False,
         retries=0,
         network_backend=network_backend,
+        asyncio_primitives=asyncio_primitives,
     )

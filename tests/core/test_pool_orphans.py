@@ -24,8 +24,9 @@ import anyio.lowlevel
 import httpcore
 import httpx
 import pytest
+import sniffio
 
-from clerk_sessions import AsyncClerk, _pool
+from clerk_sessions import AsyncClerk, _pool, _pool_primitives
 from clerk_sessions._pool import ReclaimingConnectionPool, use_reclaiming_pool
 from clerk_sessions.testing import FakeClerk
 
@@ -40,12 +41,19 @@ class IdleStream(httpcore.AsyncNetworkStream):
 
     def __init__(self) -> None:
         self.closed = False
+        self.writes = 0
 
     # The timeout parameters are httpcore's interface (ASYNC109 asks for a scope instead).
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
         raise AssertionError("no request is sent on this socket")
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        # A real socket's write may suspend, and a cancelled call is stopped there: on
+        # asyncio the SDK's pool takes asyncio's locks, which do not suspend when free,
+        # so a cancellation that came during the connect lands here (see
+        # `cancel_a_call_once_connected`). Nothing may be written past that point.
+        self.writes += 1
+        await anyio.lowlevel.checkpoint()
         raise AssertionError("no request is sent on this socket")
 
     async def aclose(self) -> None:
@@ -153,6 +161,10 @@ async def cancel_a_call_once_connected(http: httpx.AsyncClient) -> IdleStream:
     The connect cancels the call and returns a socket: the cancellation is delivered at
     the first await after the connect, the HTTP/1.1 connection's state lock, outside
     both places where httpcore would mark the connection failed or closed.
+
+    On asyncio, the SDK's own pool has asyncio's locks (`clerk_sessions._pool_primitives`),
+    which do not suspend when free: the cancellation then lands at the first write, once
+    the connection is active, and httpcore closes it itself (no orphan is ever made).
     """
     backend = scripted(http)
     stream = IdleStream()
@@ -219,6 +231,9 @@ async def test_the_sdk_client_closes_an_unused_open_connection_of_a_cancelled_ca
         stream = await cancel_a_call_once_connected(http)
         assert states(pool_of(http)) == []
         assert stream.closed
+        # Where the cancellation landed: at the state lock (trio's, which suspends), or
+        # at the write (asyncio's lock, which does not).
+        assert stream.writes == (1 if sniffio.current_async_library() == "asyncio" else 0)
         assert (await clerk.sessions.get(session_id)).id == session_id
 
 
@@ -382,12 +397,17 @@ def test_the_installed_httpcore_is_the_expected_shape(caplog: pytest.LogCaptureF
     assert shape_reports(caplog) == []
 
 
-def test_the_pool_module_imports_nothing_of_the_sdk() -> None:
-    tree = ast.parse(Path(_pool.__file__).read_text(encoding="utf-8"))
-    imported = [
-        node.module if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for alias in node.names
-    ]
-    assert not [name for name in imported if name is None or name.startswith("clerk_sessions")]
+def test_the_pool_modules_import_nothing_of_the_sdk_but_each_other() -> None:
+    for module, allowed in (
+        (_pool, {"clerk_sessions._pool_primitives"}),
+        (_pool_primitives, set()),
+    ):
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        imported = [
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        ]
+        sdk = [name for name in imported if name is None or name.startswith("clerk_sessions")]
+        assert set(sdk) <= allowed, module.__name__
