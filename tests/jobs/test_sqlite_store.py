@@ -4,6 +4,7 @@ all-or-nothing creates, and what the file holds afterwards."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -141,6 +142,37 @@ async def test_of_two_stores_creating_one_name_at_once_exactly_one_wins(tmp_path
     assert (await first.status("j")).total == 30
     await first.aclose()
     await second.aclose()
+
+
+def test_stores_that_first_open_a_new_file_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    # SQLite refuses a switch to WAL at once ("database is locked", no busy wait) while
+    # another connection is switching the same new file: before the store retried it,
+    # about a third of these pairs failed (and two workers starting a fleet together
+    # on a new file could hit it). Threads, as two processes' first opens would race.
+    failures: list[BaseException] = []
+
+    def first_open(path: str, barrier: threading.Barrier) -> None:
+        store = SQLiteStore(path)
+        barrier.wait()
+        try:
+            store._call(lambda conn: conn.execute("SELECT count(*) FROM jobs").fetchone())
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            if store._conn is not None:
+                store._conn.close()
+
+    for attempt in range(60):
+        path = str(tmp_path / f"{attempt}.db")
+        barrier = threading.Barrier(3)
+        threads = [threading.Thread(target=first_open, args=(path, barrier)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not failures, failures[0]
+        mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
 
 
 async def test_missing_jobs_are_lookup_errors_everywhere(store: SQLiteStore) -> None:
