@@ -5,7 +5,6 @@ through anyio, and the first of them makes anyio import its asyncio backend: 64 
 the largest single cost of a process's first request after the SSL context (measured in
 a bare install, `benchmarks/bench_cold.py`; see "Cold start" in docs/benchmarks.md). A
 CLI or a serverless function pays it on every start, for primitives asyncio has itself.
-Each of them also costs more per request than asyncio's own.
 
 What changes, for the pool the SDK builds itself and only while running on asyncio
 (`clerk_sessions._pool.ReclaimingConnectionPool` with ``asyncio_primitives``):
@@ -21,8 +20,8 @@ What changes, for the pool the SDK builds itself and only while running on async
   a task can only be inside a scope it entered before. Once anyio is in use in the
   process, httpcore's own shield is used, as before.
 
-httpcore's error paths (a failure while a response is read) still build anyio shields;
-they load the backend when they first happen, which is when they are needed.
+httpcore's error paths (a call cancelled or failing while its request is under way)
+still build anyio shields; they load the backend when they first happen.
 
 The code reads httpcore internals of the range pyproject.toml pins (1.0.3 to 1.0.9,
 which are alike here). Where an attribute is missing, nothing is swapped and httpcore's

@@ -14,12 +14,16 @@ httpcore's own primitives and shields are used as before.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import hashlib
+import inspect
 import json
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -27,6 +31,7 @@ import httpcore
 import httpx
 import pytest
 import sniffio
+from httpcore._async.connection_pool import PoolByteStream
 
 from clerk_sessions import AsyncClerk
 from clerk_sessions._config import FAST_PATHS
@@ -317,3 +322,29 @@ def test_once_anyio_is_loaded_the_shields_are_httpcores_again() -> None:
         """
     )
     assert seen == {"before": False, "during": True, "loaded": True}
+
+
+# ---------------------------------------------------------------------------- the one copied body
+
+
+def test_httpcores_response_close_is_still_the_one_the_shieldless_close_mirrors() -> None:
+    # `_ShieldlessPoolByteStream.aclose` is httpcore's `PoolByteStream.aclose` without the
+    # shield; its text is the same in httpcore 1.0.3 to 1.0.9 (this digest). Another
+    # httpcore that changes it must have the mirror compared and redone, not run stale.
+    path = inspect.getsourcefile(PoolByteStream)
+    assert path is not None
+    source = Path(path).read_text(encoding="utf-8")
+    found = [
+        ast.get_source_segment(source, method)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef) and node.name == "PoolByteStream"
+        for method in node.body
+        if isinstance(method, ast.AsyncFunctionDef) and method.name == "aclose"
+    ]
+    assert len(found) == 1 and found[0] is not None
+    digest = hashlib.sha256(textwrap.dedent(found[0]).encode()).hexdigest()[:16]
+    assert digest == "89647fb1d0aa4271", (
+        f"httpcore {httpcore.__version__} changed PoolByteStream.aclose: compare it with "
+        "clerk_sessions._pool_primitives._ShieldlessPoolByteStream.aclose, then update "
+        "this digest"
+    )
