@@ -266,3 +266,29 @@ def test_only_a_whole_run_rewrites_the_results_page_plot_and_json(
     assert (tmp_path / "latest.json").exists() is writes
     assert (tmp_path / "plot.png").exists() is writes
     assert bool(updated) is writes
+
+
+@pytest.mark.skipif(not HAVE_OFFICIAL, reason="compare_cold runs the official SDK too")
+def test_compare_cold_prints_both_environments_with_before_and_after(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import compare_cold
+    from tests.conftest import REPO_ROOT
+
+    # This checkout against itself, one round: the tool runs, no timing is judged.
+    assert compare_cold.main([str(REPO_ROOT), "--rounds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["dev environment", "bare install"]
+    for line in lines:
+        assert "after/official" in line and "before - after" in line
+
+
+def test_compare_cold_refuses_a_directory_without_the_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import compare_cold
+
+    with pytest.raises(SystemExit) as exited:
+        compare_cold.main([str(tmp_path)])
+    assert exited.value.code == 2
+    assert "holds no clerk_sessions package" in capsys.readouterr().err
