@@ -90,9 +90,8 @@ class ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         response = await super().handle_async_request(request)
-        if self._asyncio_primitives and on_asyncio():
-            return shieldless_stream(response)
-        return response
+        # The stream's close itself falls back to httpcore's when a shield can matter.
+        return shieldless_stream(response) if self._asyncio_primitives else response
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
         connection = super().create_connection(origin)
@@ -112,10 +111,11 @@ class ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
             await connection.aclose()
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        if self._asyncio_primitives and on_asyncio():
-            # Before httpcore assigns (and so sets the event of) any waiting request.
-            for pool_request in self._requests:
-                give_asyncio_event(pool_request)
+        if self._asyncio_primitives and self._requests:
+            # The request that just entered is the last one, and this runs before httpcore
+            # assigns (and so sets) its event. A request re-queued after
+            # ConnectionNotAvailable (rare) keeps httpcore's event, which works as before.
+            give_asyncio_event(self._requests[-1])
         # Runs (under the pool's lock) whenever a request enters or leaves the pool, so an
         # orphan is dropped by the very call that follows the cancellation. Returned with
         # the connections httpcore closes: an orphan that holds a socket is closed too.

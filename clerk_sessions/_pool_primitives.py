@@ -119,13 +119,15 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 def give_asyncio_event(pool_request: object) -> None:
-    """Give a pool request that nobody waits on yet an `AsyncioEvent`.
+    """On asyncio, give a pool request that nobody waits on yet an `AsyncioEvent`.
 
     httpcore's event is untouched once set up (waited on or set: its ``_backend`` is no
     longer empty), so a waiter never loses the event it waits on.
     """
     event = getattr(pool_request, "_connection_acquired", None)
-    if type(event) is _HttpcoreEvent and not getattr(event, "_backend", "x"):
+    # The cheap checks first: a request that already has its event (every later pass
+    # over it) costs a type check, and the library is asked once per request.
+    if type(event) is _HttpcoreEvent and not getattr(event, "_backend", "x") and on_asyncio():
         pool_request._connection_acquired = AsyncioEvent()  # type: ignore[attr-defined]
 
 
