@@ -5,16 +5,11 @@
 
 from typing import TYPE_CHECKING, Any
 
-# Before anything imports httpx: its command-line client then loads only when used.
-from clerk_sessions import _httpx_cli
-
-_httpx_cli.install()
-
-from clerk_sessions import errors, models  # noqa: E402
-from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig  # noqa: E402
-from clerk_sessions._ratelimit import RateLimit  # noqa: E402
-from clerk_sessions._version import __version__  # noqa: E402
-from clerk_sessions.models import QueryParamStatus, SessionStatus  # noqa: E402
+from clerk_sessions import errors, models
+from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig
+from clerk_sessions._ratelimit import RateLimit
+from clerk_sessions._version import __version__
+from clerk_sessions.models import QueryParamStatus, SessionStatus
 
 if TYPE_CHECKING:
     from clerk_sessions._client import AsyncClerk
@@ -37,7 +32,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The clients load on first use. The sync facade (and the portal machinery under it):
-    # async applications never pay for its import. The async client (httpx, httpcore,
+    # async applications never pay for its import. The async client (httpx2, httpcore2,
     # cattrs): code that only needs the models or a job store, such as
     # `RevocationJob.create` filling a store from a process that never calls Clerk,
     # never pays for the HTTP stack (about 20 MB of RSS and its import time).

@@ -25,9 +25,10 @@ DEFAULT_JWKS_CACHE_TTL_S: Final = 300.0
 #: The environment variable that turns the fast paths off, for bisecting an oddity.
 NO_FAST_PATHS_ENV: Final = "CLERK_SESSIONS_NO_FAST_PATHS"
 #: False when ``CLERK_SESSIONS_NO_FAST_PATHS`` is set (to anything but ``""`` or ``0``) at
-#: import: then the SDK's client uses httpcore's own network backend, responses are
-#: decoded by stock cattrs hooks, and the sync facade calls through anyio's
-#: ``BlockingPortal``. Behaviour is the same either way; only the speed differs.
+#: import: then responses are parsed by `json` and decoded by stock cattrs hooks, each
+#: attempt's deadline is anyio's cancel scope on asyncio too, and the sync facade calls
+#: through anyio's ``BlockingPortal``. Behaviour is the same either way; only the speed
+#: differs.
 FAST_PATHS: Final = os.environ.get(NO_FAST_PATHS_ENV, "") in ("", "0")
 
 

@@ -20,6 +20,7 @@ from clerk_sessions.models import Session
 
 if TYPE_CHECKING:
     import httpx
+    import httpx2
 
 __all__ = [
     "CONNECTION_ERROR_CODE",
@@ -205,17 +206,18 @@ class ItemOutcome:
 class RawResponse(Generic[T]):
     """A successful answer as it arrived (``clerk.sessions.with_raw_response.<op>``).
 
-    ``status_code``, ``headers`` (`httpx.Headers`), ``content`` (the body, bytes) and
-    ``clerk_trace_id`` (Clerk's id of the request, from its ``X-Clerk-Trace-Id`` header;
-    None when the answer has none). ``parse()`` returns exactly what the plain call
-    returns. The body is decoded before the call returns, so a raw call raises exactly
+    ``status_code``, ``headers`` (the engine's case-insensitive ``Headers``:
+    ``httpx2.Headers``, or ``httpx.Headers`` on a user's httpx client), ``content`` (the
+    body, bytes) and ``clerk_trace_id`` (Clerk's id of the request, from its
+    ``X-Clerk-Trace-Id`` header; None when the answer has none). ``parse()`` returns
+    exactly what the plain call returns. The body is decoded before the call returns, so a raw call raises exactly
     what the plain call would (`ResponseValidationError` included).
     """
 
     __module__ = _MODULE
 
     status_code: int
-    headers: httpx.Headers = attrs.field(eq=False)
+    headers: httpx2.Headers | httpx.Headers = attrs.field(eq=False)
     content: bytes = attrs.field(repr=False)
     clerk_trace_id: str | None = None
     _parsed: T = attrs.field(alias="parsed", repr=False, eq=False)

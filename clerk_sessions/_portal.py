@@ -2,13 +2,13 @@
 
 One `Portal` per `Clerk`. It is started lazily (behind a thread lock) on the first call:
 an anyio blocking portal on the asyncio backend, kept open by entering its context
-manager, and an `AsyncClerk` built on that loop, so its ``httpx.AsyncClient`` (and the
+manager, and an `AsyncClerk` built on that loop, so its HTTP client (and the
 connection pool in it) only ever lives on the loop that will use it. ``close()`` closes
 the client on that loop, then exits the portal's context manager, which stops the loop
 and joins its thread.
 
 anyio's ``BlockingPortalProvider`` is not used on purpose: when its last lease ends it
-stops the loop, and an ``httpx.AsyncClient`` cannot outlive the loop it was used on.
+stops the loop, and an ``httpx2.AsyncClient`` cannot outlive the loop it was used on.
 
 Why calls do not go through ``BlockingPortal.call``: anyio wraps each call in a task
 group, a cancel scope and two futures, which is most of the cost of a portal hop on a
@@ -42,10 +42,10 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio.from_thread
-import sniffio
 
 from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._errors import AsyncContextError, ClientClosedError
+from clerk_sessions._eventloop import thread_runs_event_loop
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
@@ -174,11 +174,7 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _refuse_in_async_context() -> None:
-    # asyncio first (a C call, cheap on every call); trio marks the threads it runs in
-    # through sniffio's thread-local. Not sniffio's context variable: a worker thread
-    # started with a copy of a loop's context (asyncio.to_thread, asgiref's
-    # sync_to_async) inherits it without running any loop, and may block freely.
-    if asyncio._get_running_loop() is not None or sniffio.thread_local.name:
+    if thread_runs_event_loop():
         raise AsyncContextError(
             "the sync Clerk was called from a running event loop, where it would block "
             "every other task; use AsyncClerk there and await its methods"

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     import httpx
+    import httpx2
 
     from clerk_sessions._claims import RequestState, SessionClaims
     from clerk_sessions._config import RetryConfig, Unset
@@ -74,8 +75,9 @@ class Clerk:
     :param rate_limit: a client-side limiter shared by every call of this client: a
         `RateLimit` (this process), or a `clerk_sessions.redis.RedisRateLimit` (every
         process and host on one Redis).
-    :param http_client: your own ``httpx.AsyncClient`` (not closed by this client); a
-        sync ``httpx.Client`` is a `TypeError`.
+    :param http_client: your own ``httpx2.AsyncClient``, or an ``httpx.AsyncClient``
+        (the legacy engine), used as it is and not closed by this client; a sync
+        ``Client`` of either is a `TypeError`.
     :param api_version: sent as the ``Clerk-API-Version`` header.
     :param jwt_key: the instance's PEM public key, for networkless verification without
         ``/jwks``; default: env ``CLERK_JWT_KEY``.
@@ -84,8 +86,9 @@ class Clerk:
     :param debug_logger: a `logging.Logger` that also gets every request's DEBUG record
         (the official SDK's name; the records always go to the ``clerk_sessions`` logger).
     :param jwks_cache_ttl_s: how long keys fetched from ``/jwks`` are trusted (seconds).
-    :param transport: an httpx transport for the client this SDK creates (for example
-        ``httpx.ASGITransport`` or ``httpx.MockTransport`` in tests).
+    :param transport: a transport for the client this SDK creates (for example
+        ``httpx2.ASGITransport`` or ``httpx2.MockTransport`` in tests); an httpx
+        transport makes that client an ``httpx.AsyncClient``.
     :param max_response_bytes: no answer is read past this many bytes (counted after
         decompression); a longer one raises `SDKError`. Default 10 MiB.
     """
@@ -98,13 +101,13 @@ class Clerk:
         timeout_ms: int | None = None,
         retry_config: RetryConfig | None = DEFAULT_RETRY_CONFIG,
         rate_limit: RateLimit | RedisRateLimit | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx2.AsyncClient | httpx.AsyncClient | None = None,
         api_version: str = DEFAULT_API_VERSION,
         jwt_key: str | None = None,
         authorized_parties: Sequence[str] | None = None,
         debug_logger: logging.Logger | None = None,
         jwks_cache_ttl_s: float = DEFAULT_JWKS_CACHE_TTL_S,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | httpx.AsyncBaseTransport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._portal = Portal(
@@ -232,8 +235,9 @@ class Clerk:
         """Authenticate an incoming request from its ``Authorization: Bearer`` header or
         ``__session`` cookie.
 
-        Takes a Starlette/FastAPI request, a Django ``HttpRequest``, an ``httpx.Request``
-        or a plain header mapping. ``authorized_parties`` and ``jwt_key`` default to the
+        Takes a Starlette/FastAPI request, a Django ``HttpRequest``, an
+        ``httpx2.Request`` (or ``httpx.Request``) or a plain header mapping.
+        ``authorized_parties`` and ``jwt_key`` default to the
         client's, as for `verify_token`. Never raises for a bad token: the returned
         `RequestState` says whether the caller is signed in, and if not, why.
         """

@@ -546,7 +546,7 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _header(headers: Any, name: str) -> str | None:
-    # Starlette, httpx and Django header objects match names case-insensitively in
+    # Starlette, httpx2, httpx and Django header objects match names case-insensitively in
     # get(); a plain dict needs the scan.
     value = headers.get(name)
     if value is None:
@@ -613,7 +613,8 @@ def extract_token(request: object) -> str | None:
 
     Looks at ``Authorization: Bearer <token>`` first (scheme and header name matched
     case-insensitively), then at the ``__session`` cookie. Accepts a Starlette/FastAPI
-    ``Request``, a Django ``HttpRequest``, an ``httpx.Request``, or a mapping of headers.
+    ``Request``, a Django ``HttpRequest``, an ``httpx2.Request`` or ``httpx.Request``, or
+    a mapping of headers.
     """
     # Checked before Mapping: a Starlette Request is itself a Mapping (of its scope).
     headers: Any = getattr(request, "headers", None)

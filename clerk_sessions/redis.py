@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import anyio
-import sniffio
 
 from clerk_sessions._errors import ConfigurationError
+from clerk_sessions._eventloop import current_library
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 
 try:
@@ -149,7 +149,7 @@ return {0, 0}
 
 def _loop_identity() -> Hashable:
     """The running event loop: a coredis client works only on the loop that made it."""
-    if sniffio.current_async_library() == "trio":
+    if current_library() == "trio":
         import trio
 
         return trio.lowlevel.current_trio_token()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests._engine import LEGACY, hx, legacy_fake_transport
 from tests._redis import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,18 @@ FIXTURES_DIR = SHARED_DIR / "clerk-fixtures"
 )
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=LEGACY)
+def _legacy_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the legacy-engine run, every client the SDK builds is an ``httpx.AsyncClient``
+    (tests/_engine.py): the default engine, and the fake's in-process transport."""
+    from clerk_sessions import _client
+    from clerk_sessions._http.engine import Engine
+    from clerk_sessions.testing import FakeClerk
+
+    monkeypatch.setattr(_client, "HTTPX2", Engine(hx))
+    monkeypatch.setattr(FakeClerk, "transport", lambda fake: legacy_fake_transport(fake.app))
 
 
 @pytest.fixture(scope="session")

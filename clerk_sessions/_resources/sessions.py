@@ -6,18 +6,13 @@ import functools
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from urllib.parse import quote, urlencode
 
 from clerk_sessions import _decode, models
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import AnswerMismatch, GoneError
-from clerk_sessions._transport import (
-    Transport,
-    check_http_headers,
-    check_server_url,
-    check_timeout_ms,
-    path_segment,
-    with_query,
-)
+from clerk_sessions._http.transport import Transport
+from clerk_sessions._options import call_options
 from clerk_sessions.models import QueryParamStatus, Session
 
 if TYPE_CHECKING:
@@ -34,7 +29,7 @@ if TYPE_CHECKING:
         SessionToken,
     )
 
-__all__ = ["AsyncSessions", "AsyncSessionsWithRawResponse", "SessionIterator", "call_options"]
+__all__ = ["AsyncSessions", "AsyncSessionsWithRawResponse", "SessionIterator", "path_segment"]
 
 _MAX_PAGE_SIZE = 500
 
@@ -139,23 +134,30 @@ def _decode_refresh(body: bytes) -> SessionRefresh:
     return result
 
 
-def call_options(
-    *,
-    retries: RetryConfig | Unset | None,
-    server_url: str | None,
-    timeout_ms: int | None,
-    http_headers: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The per-call options of an operation that sends many requests, checked once
-    before the first one (a bad one must not become every item's failure)."""
-    if retries is not UNSET and retries is not None and not isinstance(retries, RetryConfig):
-        raise TypeError(f"retries must be a RetryConfig or None, got {type(retries).__name__}")
-    return {
-        "retries": retries,
-        "server_url": None if server_url is None else check_server_url(server_url),
-        "timeout_ms": check_timeout_ms(timeout_ms),
-        "http_headers": check_http_headers(http_headers),
-    }
+def path_segment(name: str, value: object) -> str:
+    """Percent-encode one path parameter so that no value can reach another path."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if value in ("", ".", ".."):
+        raise ValueError(f"{name} must be a non-empty id other than '.' and '..', got {value!r}")
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid text: {value!r}") from None
+
+
+def _query_value(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def with_query(path: str, query: Mapping[str, object]) -> str:
+    """``path`` with the query string of the parameters that are not None."""
+    pairs = [(k, _query_value(v)) for k, v in query.items() if v is not None]
+    return path + "?" + urlencode(pairs) if pairs else path
 
 
 def _session_path(session_id: str, suffix: str = "") -> str:

@@ -40,9 +40,9 @@ from typing import Literal, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import sniffio
 
 from clerk_sessions._errors import ConfigurationError
+from clerk_sessions._eventloop import current_library
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
@@ -320,7 +320,7 @@ def _redact(url: str) -> str:
 
 def _current_loop() -> object:
     """What identifies the running event loop (asyncio's loop, trio's run)."""
-    if sniffio.current_async_library() == "trio":
+    if current_library() == "trio":
         import trio
 
         return trio.lowlevel.current_root_task()
@@ -344,7 +344,7 @@ class _Keeper:
         self.finished = anyio.Event()
 
     def spawn(self) -> None:
-        if sniffio.current_async_library() == "trio":
+        if current_library() == "trio":
             import trio
 
             trio.lowlevel.spawn_system_task(self.hold)

@@ -46,7 +46,7 @@ class ConnectionDropped(Exception):
     """Raised by ``fake.app`` to drop a connection when it cannot close the socket itself.
 
     On the fake's own uvicorn server the app closes the TCP connection instead; the
-    in-process transport turns this into the ``httpx.RemoteProtocolError`` a real
+    in-process transport turns this into the ``httpx2.RemoteProtocolError`` a real
     network gives. ``received``/``expected`` are set for a truncated body.
     """
 
@@ -110,7 +110,7 @@ class FakeApp:
         if scope["type"] != "http":
             return
         raw = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
-        # httpx's ASGITransport puts the query in raw_path; servers do not.
+        # httpx2's ASGITransport puts the query in raw_path; servers do not.
         raw_path = raw.split(b"?", 1)[0].decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         headers: dict[str, str] = {}

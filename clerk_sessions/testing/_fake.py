@@ -29,7 +29,7 @@ from ._tokens import TokenMinter
 from ._validation import ResponseValidator, resolve_validation_source
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
     from clerk_sessions import (  # type: ignore[attr-defined, unused-ignore]
         AsyncClerk,
@@ -256,11 +256,11 @@ class FakeClerk:
 
     # ------------------------------------------------------------------ ways to talk to it
 
-    def transport(self) -> httpx.AsyncBaseTransport:
-        """An httpx async transport that calls :attr:`app` in-process.
+    def transport(self) -> httpx2.AsyncBaseTransport:
+        """An ``httpx2`` async transport that calls :attr:`app` in-process.
 
         Dropped connections and truncated bodies surface as the
-        ``httpx.RemoteProtocolError`` a real network would raise.
+        ``httpx2.RemoteProtocolError`` a real network would raise.
         """
         from ._transport import FakeTransport
 

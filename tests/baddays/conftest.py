@@ -33,7 +33,7 @@ CHILD_HEADROOM_MB = 120
 
 _CHILD_PRELUDE = """
 import resource, sys
-import anyio, httpx, clerk_sessions, clerk_sessions._sync, trio
+import anyio, httpx2, clerk_sessions, clerk_sessions._sync, trio
 
 def _vm_bytes():
     with open("/proc/self/status") as status:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
@@ -53,7 +53,7 @@ async def test_a_protocol_error_is_not_retried_and_does_not_echo_the_header(
     # The key is checked at construction, so the bad header here comes from the user's
     # own client; h11 refuses it, and its message would quote it.
     caplog.set_level(logging.DEBUG, logger="clerk_sessions")
-    async with httpx.AsyncClient(headers={"X-Secret-Thing": "s3cr3t\x00value"}) as http:
+    async with httpx2.AsyncClient(headers={"X-Secret-Thing": "s3cr3t\x00value"}) as http:
         clerk = AsyncClerk(SECRET, server_url=server.url, http_client=http)
         with pytest.raises(errors.APIConnectionError) as info:
             await clerk.sessions.get("sess_1")
@@ -93,7 +93,7 @@ def test_tls_or_loopback_does_not_warn(url: str) -> None:
 
 
 def test_an_in_process_transport_does_not_warn() -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AsyncClerk(SECRET, server_url="http://fake.clerk.test/v1", transport=transport)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pickle
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, errors
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 # the ledger cost before, it would need 300 MB and die of MemoryError.
 _CHILD = """
 import gc, json, pickle
-import anyio, httpx
+import anyio, httpx2
 from clerk_sessions import AsyncClerk
 
 TRACE = "1b6f3c5e2a9d4b7f8c0e1a2b3c4d5e6f"
@@ -37,7 +37,7 @@ HEADERS = {
 }
 
 def handler(request):
-    return httpx.Response(404, content=BODY, headers=HEADERS)
+    return httpx2.Response(404, content=BODY, headers=HEADERS)
 
 def rss():
     with open("/proc/self/status") as status:
@@ -47,7 +47,7 @@ def rss():
 
 async def main():
     ids = [f"sess_{n:06d}" for n in range(20_000)]
-    async with AsyncClerk("sk_test_x", transport=httpx.MockTransport(handler),
+    async with AsyncClerk("sk_test_x", transport=httpx2.MockTransport(handler),
                           retry_config=None) as clerk:
         await clerk.sessions.revoke_many(ids[:100])  # warm up: hooks, pools, imports
         gc.collect()
@@ -72,11 +72,11 @@ def test_twenty_thousand_failures_cost_under_50_mb() -> None:
 async def test_a_failure_keeps_its_type_status_and_message_but_no_traceback_or_body() -> None:
     body = b'{"errors": [{"code": "resource_not_found", "message": "gone", "long_message": "x"}]}'
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, content=body, headers={"content-type": "application/json"})
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(404, content=body, headers={"content-type": "application/json"})
 
     async with AsyncClerk(
-        SECRET, transport=httpx.MockTransport(handler), retry_config=None
+        SECRET, transport=httpx2.MockTransport(handler), retry_config=None
     ) as clerk:
         result = await clerk.sessions.revoke_many(["sess_1", "sess_2"])
     failure = result.failed["sess_1"]

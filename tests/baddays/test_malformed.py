@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, errors
@@ -81,17 +81,17 @@ async def test_error_fields_of_the_wrong_type_are_left_empty(server: HostileServ
 async def test_revoke_many_records_any_exception_per_id_and_goes_on() -> None:
     ids = [f"sess_{n}" for n in range(20)]
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         session_id = request.url.path.split("/")[3]
         if session_id == "sess_3":
-            return httpx.Response(200, content=DEEP, headers={"content-type": "application/json"})
+            return httpx2.Response(200, content=DEEP, headers={"content-type": "application/json"})
         if session_id == "sess_4":
             # Not an API outcome: a library's (or a bug's) own exception.
             raise RuntimeError("boom")
-        return httpx.Response(200, json=session_json(session_id, status="revoked"))
+        return httpx2.Response(200, json=session_json(session_id, status="revoked"))
 
     async with AsyncClerk(
-        SECRET, transport=httpx.MockTransport(handler), retry_config=None
+        SECRET, transport=httpx2.MockTransport(handler), retry_config=None
     ) as clerk:
         result = await clerk.sessions.revoke_many(ids, concurrency=4)
     assert set(result.failed) == {"sess_3", "sess_4"}

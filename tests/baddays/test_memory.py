@@ -9,7 +9,7 @@ import json
 import zlib
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
@@ -261,8 +261,8 @@ def test_the_default_cap_holds_memory_in_a_capped_process(
 
 
 async def test_an_in_memory_answer_past_the_cap_is_refused_too() -> None:
-    # httpx.MockTransport hands over answers already read: the cap still applies.
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b" " * 100))
+    # httpx2.MockTransport hands over answers already read: the cap still applies.
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=b" " * 100))
     async with AsyncClerk(SECRET, transport=transport, max_response_bytes=99) as clerk:
         with pytest.raises(errors.SDKError) as info:
             await clerk.sessions.get("sess_1")

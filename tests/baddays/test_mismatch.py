@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
@@ -57,8 +57,8 @@ def test_the_sync_client_refuses_it_too(server: HostileServer) -> None:
 
 @pytest.mark.parametrize("operation", ["get", "revoke"])
 async def test_an_in_process_transport_gets_the_same_check(operation: str) -> None:
-    # No connection to drop here (httpx.MockTransport): the answer is still refused.
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=session_json("b")))
+    # No connection to drop here (httpx2.MockTransport): the answer is still refused.
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=session_json("b")))
     async with AsyncClerk(SECRET, transport=transport) as clerk:
         with pytest.raises(errors.SDKError, match="asked for session 'a'"):
             await getattr(clerk.sessions, operation)("a")

@@ -7,7 +7,7 @@ import copy
 import pickle
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, errors, jobs, models
@@ -17,7 +17,7 @@ from ._hostile import SECRET, Conn, HostileServer, send_json
 
 pytestmark = pytest.mark.timeout(30)
 
-HEADERS = httpx.Headers({"content-type": "application/json", "retry-after": "3"})
+HEADERS = httpx2.Headers({"content-type": "application/json", "retry-after": "3"})
 ENTRY = errors.ClerkError(
     message="m", long_message="long m", code="resource_not_found", meta={"param_name": "x"}
 )
@@ -112,13 +112,13 @@ async def test_an_error_raised_by_a_call_pickles_with_what_it_carries(
 
 @pytest.mark.anyio
 async def test_the_partial_result_attached_to_a_bulk_error_pickles() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=session_json(request.url.path.split("/")[3]))
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=session_json(request.url.path.split("/")[3]))
 
     def progress(done: int, total: int | None) -> None:
         raise ValueError("stop")
 
-    async with AsyncClerk(SECRET, transport=httpx.MockTransport(handler)) as clerk:
+    async with AsyncClerk(SECRET, transport=httpx2.MockTransport(handler)) as clerk:
         with pytest.raises(ValueError) as info:
             await clerk.sessions.revoke_many(["sess_1"], on_progress=progress)
     partial: Any = pickle.loads(pickle.dumps(info.value.bulk_result))  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, RetryConfig
@@ -20,16 +20,16 @@ FAST_RETRIES = RetryConfig(
 )
 
 
-class HookTransport(httpx.AsyncBaseTransport):
+class HookTransport(httpx2.AsyncBaseTransport):
     """Calls ``hook(request)`` before handing each request to ``inner``."""
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport, hook: Callable[[httpx.Request], None]
+        self, inner: httpx2.AsyncBaseTransport, hook: Callable[[httpx2.Request], None]
     ) -> None:
         self._inner = inner
         self._hook = hook
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self._hook(request)
         return await self._inner.handle_async_request(request)
 
@@ -38,7 +38,7 @@ class HookTransport(httpx.AsyncBaseTransport):
 
 
 def hooked_client(
-    fake: FakeClerk, hook: Callable[[httpx.Request], None], **kwargs: object
+    fake: FakeClerk, hook: Callable[[httpx2.Request], None], **kwargs: object
 ) -> AsyncClerk:
     return AsyncClerk(
         fake.secret_key,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import errors, models
@@ -20,7 +20,7 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk, "_PAGE_SIZE", 10)
 
 
-def is_list(request: httpx.Request) -> bool:
+def is_list(request: httpx2.Request) -> bool:
     return request.method == "GET" and request.url.path == "/v1/sessions"
 
 
@@ -68,7 +68,7 @@ async def test_a_session_hidden_by_a_page_shift_is_still_revoked(
     newest_first = ids[::-1]
     lists = 0
 
-    def end_one_during_the_second_page(request: httpx.Request) -> None:
+    def end_one_during_the_second_page(request: httpx2.Request) -> None:
         nonlocal lists
         if is_list(request):
             lists += 1
@@ -90,7 +90,7 @@ async def test_a_session_created_while_it_runs_is_revoked(
     ids = [fake.add_session(user_id="user_1")["id"] for _ in range(15)]
     created: list[str] = []
 
-    def sign_in_during_the_revokes(request: httpx.Request) -> None:
+    def sign_in_during_the_revokes(request: httpx2.Request) -> None:
         if request.url.path.endswith("/revoke") and not created:
             created.append(fake.add_session(user_id="user_1")["id"])
 
@@ -103,10 +103,10 @@ async def test_a_session_that_failed_is_not_tried_again(fake: FakeClerk) -> None
     ids = [fake.add_session(user_id="user_1")["id"] for _ in range(4)]
     stubborn = ids[0]
 
-    def refuse_one(request: httpx.Request) -> None:
+    def refuse_one(request: httpx2.Request) -> None:
         if request.url.path == f"/v1/sessions/{stubborn}/revoke":
             # Take it off the books for this request only: the fake answers 404.
-            raise httpx.ConnectError("refused", request=request)
+            raise httpx2.ConnectError("refused", request=request)
 
     async with hooked_client(fake, refuse_one, retry_config=None) as clerk:
         result = await clerk.sessions.revoke_all(user_id="user_1")
@@ -134,12 +134,12 @@ async def test_a_listing_error_propagates_with_what_was_revoked(
     ids = [fake.add_session(user_id="user_1")["id"] for _ in range(5)]
     lists = 0
 
-    def fail_the_second_listing(request: httpx.Request) -> None:
+    def fail_the_second_listing(request: httpx2.Request) -> None:
         nonlocal lists
         if is_list(request):
             lists += 1
             if lists == 2:
-                raise httpx.ConnectError("down", request=request)
+                raise httpx2.ConnectError("down", request=request)
 
     async with hooked_client(fake, fail_the_second_listing, retry_config=None) as clerk:
         with pytest.raises(errors.APIConnectionError) as caught:

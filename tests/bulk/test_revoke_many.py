@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, errors, models
@@ -70,14 +70,14 @@ async def test_an_already_revoked_session_counts_as_revoked(fake: FakeClerk) -> 
     assert result.revoked[ids[0]].status == models.SessionStatus.REVOKED
 
 
-def refusing_server(status_on_get: str) -> httpx.MockTransport:
+def refusing_server(status_on_get: str) -> httpx2.MockTransport:
     """Answers revoke with 400 (as the spec allows) and get with ``status_on_get``."""
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: httpx2.Request) -> httpx2.Response:
         session_id = request.url.path.split("/")[3]
         if request.url.path.endswith("/revoke"):
             body = {"errors": [{"message": "not active", "code": "session_not_active"}]}
-            return httpx.Response(400, json=body)
+            return httpx2.Response(400, json=body)
         session = {
             "object": "session",
             "id": session_id,
@@ -90,11 +90,11 @@ def refusing_server(status_on_get: str) -> httpx.MockTransport:
             "created_at": 0,
             "updated_at": 1,
         }
-        return httpx.Response(
+        return httpx2.Response(
             200, content=json.dumps(session).encode(), headers={"content-type": "application/json"}
         )
 
-    return httpx.MockTransport(handle)
+    return httpx2.MockTransport(handle)
 
 
 async def test_a_refused_revoke_of_a_revoked_session_counts_as_revoked() -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk
@@ -87,7 +87,7 @@ def test_mock_json_rate_limit_and_sigterm_exits_0(
     announced = json.loads(process.stdout.readline())
     headers = {"Authorization": f"Bearer {announced['secret_key']}"}
 
-    with httpx.Client(base_url=announced["url"], headers=headers) as client:
+    with httpx2.Client(base_url=announced["url"], headers=headers) as client:
         statuses = [client.get("/sessions").status_code for _ in range(3)]
         jwks = client.get("/jwks").status_code  # never counted against the quota
     process.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-import httpx
+import httpx2
 
 from clerk_sessions.testing import FakeClerk
 
@@ -88,14 +88,14 @@ def call_sync(resource: Any, op: str, seeded: Seeded, **options: Any) -> Any:
         return list(result) if op == "iterate" else result
 
 
-class Recorder(httpx.AsyncBaseTransport):
+class Recorder(httpx2.AsyncBaseTransport):
     """Passes requests on to ``inner`` and keeps each one (its timeout extension too)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
         self.inner = inner
-        self.requests: list[httpx.Request] = []
+        self.requests: list[httpx2.Request] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         return await self.inner.handle_async_request(request)
 

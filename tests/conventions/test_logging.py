@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, BackoffStrategy, RetryConfig, _logging, errors
-from clerk_sessions._transport import Transport
+from clerk_sessions._http.transport import Transport
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.anyio
@@ -22,16 +22,16 @@ pytestmark = pytest.mark.anyio
 RETRIES = RetryConfig(backoff=BackoffStrategy(1, 5, 2.0, 10_000), max_attempts=3)
 
 
-def scripted(*answers: httpx.Response | Exception) -> httpx.MockTransport:
+def scripted(*answers: httpx2.Response | Exception) -> httpx2.MockTransport:
     queue = list(answers)
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    return httpx.MockTransport(handler)
+    return httpx2.MockTransport(handler)
 
 
 SESSION = {
@@ -57,9 +57,9 @@ async def test_one_debug_record_per_attempt_and_one_info_record_per_retry(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="clerk_sessions")
     transport = scripted(
-        httpx.ConnectError("refused"),
-        httpx.Response(503, json={"errors": [], "clerk_trace_id": "tr_503"}),
-        httpx.Response(200, json=SESSION, headers={"X-Clerk-Trace-Id": "tr_ok"}),
+        httpx2.ConnectError("refused"),
+        httpx2.Response(503, json={"errors": [], "clerk_trace_id": "tr_503"}),
+        httpx2.Response(200, json=SESSION, headers={"X-Clerk-Trace-Id": "tr_ok"}),
     )
     clerk = AsyncClerk("sk_test_x", transport=transport, retry_config=RETRIES)
     await clerk.sessions.get("sess_1")
@@ -82,7 +82,7 @@ async def test_one_debug_record_per_attempt_and_one_info_record_per_retry(
 
 async def test_the_path_in_the_record_has_the_query(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="clerk_sessions")
-    clerk = AsyncClerk("sk_test_x", transport=scripted(httpx.Response(200, json=[])))
+    clerk = AsyncClerk("sk_test_x", transport=scripted(httpx2.Response(200, json=[])))
     await clerk.sessions.list(user_id="user_1", paginated=False)
     (record,) = records_of(caplog, logging.DEBUG)
     assert record.clerk_path == "/sessions?user_id=user_1&paginated=false"  # type: ignore[attr-defined]
@@ -92,7 +92,7 @@ async def test_an_error_answer_that_is_not_retried_is_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="clerk_sessions")
-    clerk = AsyncClerk("sk_test_x", transport=scripted(httpx.Response(404, json={"errors": []})))
+    clerk = AsyncClerk("sk_test_x", transport=scripted(httpx2.Response(404, json={"errors": []})))
     with pytest.raises(errors.NotFoundError):
         await clerk.sessions.get("sess_1")
     assert [r.clerk_outcome for r in records_of(caplog, logging.DEBUG)] == [404]  # type: ignore[attr-defined]
@@ -110,7 +110,7 @@ async def test_the_debug_logger_gets_every_debug_record_even_with_the_sdk_logger
     handler.emit = seen.append  # type: ignore[method-assign]
     mine.addHandler(handler)
     try:
-        transport = scripted(httpx.Response(502), httpx.Response(200, json=SESSION))
+        transport = scripted(httpx2.Response(502), httpx2.Response(200, json=SESSION))
         clerk = AsyncClerk(
             "sk_test_x", transport=transport, retry_config=RETRIES, debug_logger=mine
         )
@@ -135,7 +135,7 @@ async def test_nothing_is_measured_when_no_logger_listens(
     caplog.set_level(logging.INFO, logger="clerk_sessions")
     calls: list[str] = []
     monkeypatch.setattr(Transport, "_log_attempt", lambda *args: calls.append("log"))
-    clerk = AsyncClerk("sk_test_x", transport=scripted(httpx.Response(200, json=SESSION)))
+    clerk = AsyncClerk("sk_test_x", transport=scripted(httpx2.Response(200, json=SESSION)))
     await clerk.sessions.get("sess_1")
     assert calls == []
 
@@ -153,11 +153,11 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 ONE_CALL = """
-import anyio, httpx
+import anyio, httpx2
 from clerk_sessions import AsyncClerk
 async def main():
     for _ in range(2):  # two clients: still one handler
-        answer = httpx.MockTransport(lambda request: httpx.Response(200, json=[]))
+        answer = httpx2.MockTransport(lambda request: httpx2.Response(200, json=[]))
         clerk = AsyncClerk("sk_test_x", transport=answer)
         await clerk.sessions.list(user_id="u")
 anyio.run(main)

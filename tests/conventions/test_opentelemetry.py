@@ -1,5 +1,10 @@
-"""The HTTPX instrumentation users already run traces every request the SDK sends: on
-the client the SDK builds (its own pool and network backend) and on a user's client."""
+"""What OpenTelemetry's HTTPX instrumentation sees of the SDK, on each engine.
+
+It instruments httpx, the legacy engine: an application that passes its own
+``httpx.AsyncClient`` (async or sync facade) gets one client span per request the SDK
+sends, retries included. It does not instrument httpx2, so the client the SDK builds
+(httpx2) is invisible to it; docs/how-to/opentelemetry.md says so.
+"""
 
 from __future__ import annotations
 
@@ -65,18 +70,7 @@ def check_one_client_span_per_attempt(exporter: InMemorySpanExporter, fake: Fake
     assert all("traceparent" in r.headers for r in fake.requests)
 
 
-async def test_every_request_of_the_sdk_client_is_a_client_span(
-    spans: InMemorySpanExporter, fake: FakeClerk
-) -> None:
-    with fake.serve() as url:
-        async with AsyncClerk(fake.secret_key, server_url=url, retry_config=RETRIES) as clerk:
-            for op in ALL_OPS:
-                await call_async(clerk.sessions, op, seed(fake))
-            await clerk.verify_token(seed(fake).token)  # /jwks too
-    check_one_client_span_per_attempt(spans, fake)
-
-
-async def test_every_request_on_a_user_http_client_is_a_client_span(
+async def test_every_request_on_a_user_httpx_client_is_a_client_span(
     spans: InMemorySpanExporter, fake: FakeClerk
 ) -> None:
     with fake.serve() as url:
@@ -86,13 +80,34 @@ async def test_every_request_on_a_user_http_client_is_a_client_span(
             )
             for op in ALL_OPS:
                 await call_async(clerk.sessions, op, seed(fake))
+            await clerk.verify_token(seed(fake).token)  # /jwks too
     check_one_client_span_per_attempt(spans, fake)
 
 
-def test_every_request_of_the_sync_client_is_a_client_span(
+def test_every_request_of_the_sync_client_on_a_user_httpx_client_is_a_client_span(
     spans: InMemorySpanExporter, fake: FakeClerk
 ) -> None:
-    with fake.serve() as url, Clerk(fake.secret_key, server_url=url, retry_config=RETRIES) as c:
+    with (
+        fake.serve() as url,
+        Clerk(
+            fake.secret_key,
+            server_url=url,
+            retry_config=RETRIES,
+            http_client=httpx.AsyncClient(),
+        ) as c,
+    ):
         for op in ALL_OPS:
             call_sync(c.sessions, op, seed(fake))
     check_one_client_span_per_attempt(spans, fake)
+
+
+async def test_the_httpx_instrumentation_does_not_see_the_sdks_own_httpx2_client(
+    spans: InMemorySpanExporter, fake: FakeClerk
+) -> None:
+    with fake.serve() as url:
+        async with AsyncClerk(fake.secret_key, server_url=url, retry_config=RETRIES) as clerk:
+            for op in ALL_OPS:
+                await call_async(clerk.sessions, op, seed(fake))
+    assert len(fake.requests) > len(ALL_OPS)
+    assert spans.get_finished_spans() == ()
+    assert not any("traceparent" in r.headers for r in fake.requests)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors, models
@@ -41,7 +41,7 @@ def seeded(fake: FakeClerk) -> Seeded:
 def check_raw(raw: object, recorder: Recorder) -> models.RawResponse[object]:
     assert isinstance(raw, models.RawResponse)
     assert raw.status_code == 200
-    assert isinstance(raw.headers, httpx.Headers)
+    assert isinstance(raw.headers, httpx2.Headers)
     assert raw.headers["content-type"] == "application/json"
     assert raw.clerk_trace_id is not None
     assert raw.clerk_trace_id == raw.headers["x-clerk-trace-id"]
@@ -116,10 +116,10 @@ async def test_raw_form_takes_the_per_call_options(fake: FakeClerk, seeded: Seed
 
 
 async def test_a_schema_breaking_answer_raises_as_the_plain_call_does() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"id": 1}, headers={"X-Clerk-Trace-Id": "tr_1"})
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"id": 1}, headers={"X-Clerk-Trace-Id": "tr_1"})
 
-    clerk = AsyncClerk("sk_test_x", transport=httpx.MockTransport(handler))
+    clerk = AsyncClerk("sk_test_x", transport=httpx2.MockTransport(handler))
     with pytest.raises(errors.ResponseValidationError) as plain:
         await clerk.sessions.get("sess_1")
     with pytest.raises(errors.ResponseValidationError) as raw:
@@ -128,20 +128,20 @@ async def test_a_schema_breaking_answer_raises_as_the_plain_call_does() -> None:
 
 
 async def test_an_answer_for_another_session_raises_as_the_plain_call_does() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=SESSION_2)
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=SESSION_2)
 
-    clerk = AsyncClerk("sk_test_x", transport=httpx.MockTransport(handler), retry_config=None)
+    clerk = AsyncClerk("sk_test_x", transport=httpx2.MockTransport(handler), retry_config=None)
     for call in (clerk.sessions.revoke, clerk.sessions.with_raw_response.revoke):
         with pytest.raises(errors.SDKError, match="asked for session 'sess_1'"):
             await call("sess_1")
 
 
 async def test_an_answer_without_a_trace_header_has_no_trace_id() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=[])
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=[])
 
-    clerk = AsyncClerk("sk_test_x", transport=httpx.MockTransport(handler))
+    clerk = AsyncClerk("sk_test_x", transport=httpx2.MockTransport(handler))
     raw = await clerk.sessions.with_raw_response.list(user_id="user_1")
     assert raw.clerk_trace_id is None
     assert raw.parse() == []

@@ -3,7 +3,7 @@ cache; and what ``http_client`` accepts."""
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, RateLimit, RetryConfig, errors
@@ -64,7 +64,7 @@ async def test_a_derived_client_can_turn_retries_off() -> None:
 
 async def test_a_derived_client_can_have_its_own_rate_limit() -> None:
     limit = RateLimit(5, per_seconds=10)
-    parent = AsyncClerk("sk_test_x", transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    parent = AsyncClerk("sk_test_x", transport=httpx2.MockTransport(lambda r: httpx2.Response(200)))
     assert parent.with_options(rate_limit=limit)._transport.rate_limit is limit
     assert parent._transport.rate_limit is None
     assert parent.with_options(rate_limit=limit).with_options()._transport.rate_limit is limit
@@ -142,9 +142,15 @@ def test_sync_with_options_shares_the_portal_and_pool() -> None:
 
 
 def test_a_sync_httpx_client_is_a_type_error_saying_what_to_pass() -> None:
-    with httpx.Client() as http, pytest.raises(TypeError, match=r"httpx\.AsyncClient"):
+    with (
+        httpx2.Client() as http,
+        pytest.raises(TypeError, match=r"httpx2\.AsyncClient or an httpx\.AsyncClient"),
+    ):
         Clerk("sk_test_x", http_client=http)  # type: ignore[arg-type]
-    with httpx.Client() as http, pytest.raises(TypeError, match=r"httpx\.AsyncClient"):
+    with (
+        httpx2.Client() as http,
+        pytest.raises(TypeError, match=r"httpx2\.AsyncClient or an httpx\.AsyncClient"),
+    ):
         AsyncClerk("sk_test_x", http_client=http)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="got dict"):
         AsyncClerk("sk_test_x", http_client={})  # type: ignore[arg-type]

@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import httpx
-
 from clerk_sessions import AsyncClerk, RetryConfig
+from tests._engine import hx
 
 SECRET = "sk_test_core_0123456789"
 
@@ -54,24 +53,24 @@ def clerk_error_json(code: str, message: str, trace: str | None = "trace_abc") -
     return body
 
 
-Responder = Callable[[httpx.Request], httpx.Response]
+Responder = Callable[[hx.Request], hx.Response]
 
 
 class Script:
     """An httpx transport handler answering from a list (the last answer repeats)."""
 
-    def __init__(self, answers: Iterable[httpx.Response | Exception | Responder]) -> None:
+    def __init__(self, answers: Iterable[hx.Response | Exception | Responder]) -> None:
         self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
+        self.requests: list[hx.Request] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: hx.Request) -> hx.Response:
         request.read()
         self.requests.append(request)
         index = min(len(self.requests), len(self.answers)) - 1
         answer = self.answers[index]
         if isinstance(answer, Exception):
             raise answer
-        if isinstance(answer, httpx.Response):
+        if isinstance(answer, hx.Response):
             return answer
         return answer(request)
 
@@ -80,8 +79,8 @@ class Script:
         return json.loads(content) if content else None
 
 
-def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json=data, headers=headers)
+def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> hx.Response:
+    return hx.Response(status, json=data, headers=headers)
 
 
 class RecordedSleeps(list[float]):
@@ -100,7 +99,7 @@ def make_client(
     clerk = AsyncClerk(
         SECRET,
         server_url="https://api.test/v1",
-        transport=httpx.MockTransport(script),
+        transport=hx.MockTransport(script),
         retry_config=retry_config,
         **kwargs,
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from clerk_sessions import AsyncClerk, BackoffStrategy, RateLimit, RetryConfig, errors
+from tests._engine import hx
 
 from ._support import Script, ok, session_json
 
@@ -32,7 +32,7 @@ async def test_key_and_url_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CLERK_SECRET_KEY", "sk_test_env")
     monkeypatch.setenv("CLERK_API_URL", "http://localhost:9999/v1/")
     script = Script([ok(session_json())])
-    clerk = AsyncClerk(transport=httpx.MockTransport(script))
+    clerk = AsyncClerk(transport=hx.MockTransport(script))
     await clerk.sessions.get("sess_1")
     request = script.requests[0]
     assert str(request.url) == "http://localhost:9999/v1/sessions/sess_1"
@@ -66,8 +66,8 @@ def test_a_bad_server_url_is_a_configuration_error(url: str) -> None:
         ({"api_version": ""}, "api_version"),
         (
             {
-                "http_client": httpx.AsyncClient(),
-                "transport": httpx.MockTransport(lambda r: httpx.Response(200)),
+                "http_client": hx.AsyncClient(),
+                "transport": hx.MockTransport(lambda r: hx.Response(200)),
             },
             "not both",
         ),
@@ -116,11 +116,11 @@ def test_the_seed_retry_config_shape_works_positionally() -> None:
 async def test_timeout_applies_to_a_request() -> None:
     seen: list[object] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: hx.Request) -> hx.Response:
         seen.append(request.extensions["timeout"])
         return ok(session_json())
 
-    clerk = AsyncClerk("sk_test_x", timeout_ms=1500, transport=httpx.MockTransport(handler))
+    clerk = AsyncClerk("sk_test_x", timeout_ms=1500, transport=hx.MockTransport(handler))
     await clerk.sessions.get("sess_1")
     assert seen == [{"connect": 1.5, "read": 1.5, "write": 1.5, "pool": 1.5}]
 
@@ -128,11 +128,11 @@ async def test_timeout_applies_to_a_request() -> None:
 async def test_timeout_applies_to_a_user_http_client_when_given() -> None:
     seen: list[object] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: hx.Request) -> hx.Response:
         seen.append(request.extensions["timeout"]["read"])
         return ok(session_json())
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), timeout=99) as http:
+    async with hx.AsyncClient(transport=hx.MockTransport(handler), timeout=99) as http:
         await AsyncClerk("sk_test_x", http_client=http).sessions.get("sess_1")
         await AsyncClerk("sk_test_x", http_client=http, timeout_ms=2000).sessions.get("sess_1")
     assert seen == [99, 2.0]

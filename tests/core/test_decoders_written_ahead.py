@@ -125,7 +125,7 @@ def test_a_model_field_the_writer_cannot_spell_stops_the_generator() -> None:
 
 HOT_PATH = """
 import asyncio, json, sys
-import httpx
+from tests._engine import hx
 from clerk_sessions import AsyncClerk
 from benchmarks._common import session_dict
 
@@ -133,13 +133,13 @@ BROKEN = dict(session_dict(0), id="sess_broken", created_at="yesterday")
 
 def answer(request):
     if request.url.path.endswith("/sess_broken"):
-        return httpx.Response(200, json=BROKEN)
+        return hx.Response(200, json=BROKEN)
     if request.url.path.endswith("/sessions"):
-        return httpx.Response(200, json=[session_dict(1), session_dict(2)])
-    return httpx.Response(200, json=session_dict(0))
+        return hx.Response(200, json=[session_dict(1), session_dict(2)])
+    return hx.Response(200, json=session_dict(0))
 
 async def main():
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    client = hx.AsyncClient(transport=hx.MockTransport(answer))
     async with AsyncClerk("sk_test_x", http_client=client) as clerk:
         one = await clerk.sessions.get(session_dict(0)["id"])
         other_models = "clerk_sessions._more_models" in sys.modules

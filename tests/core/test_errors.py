@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import pytest
 
 from clerk_sessions import AsyncClerk, errors
+from tests._engine import hx
 
 from ._support import Script, clerk_error_json, make_client, ok
 
@@ -64,7 +64,7 @@ async def test_the_message_is_one_line_with_status_code_message_and_trace() -> N
 
 async def test_a_non_json_error_page_is_an_sdk_error_with_a_capped_excerpt() -> None:
     page = "<html><body>" + "Bad gateway " * 200 + "</body></html>"
-    script = Script([httpx.Response(502, text=page, headers={"content-type": "text/html"})])
+    script = Script([hx.Response(502, text=page, headers={"content-type": "text/html"})])
     clerk, _ = make_client(script, retry_config=None)
     with pytest.raises(errors.SDKError) as info:
         await clerk.sessions.get("sess_1")
@@ -77,7 +77,7 @@ async def test_a_non_json_error_page_is_an_sdk_error_with_a_capped_excerpt() -> 
 
 async def test_a_success_with_the_wrong_content_type_is_an_sdk_error() -> None:
     script = Script(
-        [httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"})]
+        [hx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"})]
     )
     clerk, _ = make_client(script)
     with pytest.raises(errors.SDKError, match="expected a JSON answer"):
@@ -85,7 +85,7 @@ async def test_a_success_with_the_wrong_content_type_is_an_sdk_error() -> None:
 
 
 async def test_a_429_without_clerk_json_is_still_a_rate_limit_error() -> None:
-    script = Script([httpx.Response(429, text="slow down", headers={"retry-after": "7"})])
+    script = Script([hx.Response(429, text="slow down", headers={"retry-after": "7"})])
     clerk, _ = make_client(script, retry_config=None)
     with pytest.raises(errors.RateLimitError) as info:
         await clerk.sessions.get("sess_1")
@@ -96,12 +96,12 @@ async def test_a_429_without_clerk_json_is_still_a_rate_limit_error() -> None:
 @pytest.mark.parametrize(
     ("exc", "cls", "sent"),
     [
-        (httpx.ConnectError("refused"), errors.APIConnectionError, False),
-        (httpx.ReadError("reset by peer"), errors.APIConnectionError, True),
-        (httpx.RemoteProtocolError("truncated"), errors.APIConnectionError, True),
-        (httpx.ConnectTimeout("slow"), errors.APITimeoutError, False),
-        (httpx.ReadTimeout("slow"), errors.APITimeoutError, True),
-        (httpx.PoolTimeout("busy"), errors.APITimeoutError, False),
+        (hx.ConnectError("refused"), errors.APIConnectionError, False),
+        (hx.ReadError("reset by peer"), errors.APIConnectionError, True),
+        (hx.RemoteProtocolError("truncated"), errors.APIConnectionError, True),
+        (hx.ConnectTimeout("slow"), errors.APITimeoutError, False),
+        (hx.ReadTimeout("slow"), errors.APITimeoutError, True),
+        (hx.PoolTimeout("busy"), errors.APITimeoutError, False),
     ],
 )
 async def test_no_answer_is_a_connection_or_timeout_error(
@@ -137,12 +137,12 @@ CANARY = "sk_test_CANARY_d0n0tl34k_7f3a9"
     [
         ok(clerk_error_json("authentication_invalid", "Invalid key"), status=401),
         ok(clerk_error_json("x", "x"), status=500),
-        httpx.Response(502, text="<html>oops</html>"),
-        httpx.Response(
+        hx.Response(502, text="<html>oops</html>"),
+        hx.Response(
             429, json=clerk_error_json("too_many_requests", "slow"), headers={"retry-after": "999"}
         ),
-        httpx.ConnectError("refused"),
-        httpx.ReadTimeout("slow"),
+        hx.ConnectError("refused"),
+        hx.ReadTimeout("slow"),
         ok({"object": "session"}),
     ],
 )
@@ -151,7 +151,7 @@ async def test_the_secret_key_never_appears_in_errors_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     clerk = AsyncClerk(
-        CANARY, server_url="https://api.test/v1", transport=httpx.MockTransport(Script([answer]))
+        CANARY, server_url="https://api.test/v1", transport=hx.MockTransport(Script([answer]))
     )  # type: ignore[list-item]
 
     async def no_sleep(_: float) -> None:

@@ -17,8 +17,8 @@ from tests.conftest import REPO_ROOT
 
 PROBE = """
 import json, sys
-from clerk_sessions import AsyncClerk, _portal, _decode, _serde
-from clerk_sessions._netbackend import AsyncioBackend
+from clerk_sessions import _portal, _decode, _serde
+from clerk_sessions._http import transport
 from clerk_sessions.models import Session
 from clerk_sessions.testing import FakeClerk
 
@@ -31,39 +31,35 @@ class CountedCall(_portal._Call):
         super().__init__(coro)
 
 _portal._Call = CountedCall
-pool = AsyncClerk("sk_test_x")._transport.client._transport._pool
 fake = FakeClerk()
 stored = fake.add_session(user_id="user_1")
 with fake.client() as clerk:
     session = clerk.sessions.get(stored["id"])
 hook = _serde.converter.get_structure_hook(Session)
 print(json.dumps({
-    "asyncio_backend": isinstance(pool._network_backend, AsyncioBackend),
+    "asyncio_timeout": transport._asyncio_timeout is not None,
     "generated_decoder": getattr(hook, "_clerk_generated", False),
     "decoder_written_ahead": _decode._structure_session is getattr(
         sys.modules.get("clerk_sessions._session_decoders"), "structure_Session", None
     ),
     "orjson": _decode._fast_loads is not None,
-    "httpx_cli_deferred": type(sys.modules["httpx._main"]).__name__ == "_StandIn",
     "own_portal_calls": portal_calls > 0,
     "answer": [session.id == stored["id"], session.user_id, session.status.value],
 }))
 """
 
 FAST = {
-    "asyncio_backend": sys.version_info >= (3, 11),
+    "asyncio_timeout": True,
     "generated_decoder": True,
     "decoder_written_ahead": True,
     "orjson": importlib.util.find_spec("orjson") is not None,
-    "httpx_cli_deferred": True,
     "own_portal_calls": True,
 }
 STOCK = {
-    "asyncio_backend": False,
+    "asyncio_timeout": False,
     "generated_decoder": False,
     "decoder_written_ahead": False,
     "orjson": False,
-    "httpx_cli_deferred": False,
     "own_portal_calls": False,
 }
 

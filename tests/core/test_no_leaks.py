@@ -2,9 +2,10 @@
 
 These run against the fake on a real loopback port, so connections really drop, bodies
 really arrive truncated and cancellations really interrupt socket I/O. After cancelled
-calls this is a promise of the client the SDK builds only: in a client passed as
-``http_client``, cancelled calls can leave the orphans of an httpcore bug, which the SDK
-does not make and does not take back from a pool it leaves as it is.
+calls this is a promise of the SDK's own transport only (`clerk_sessions._http.pool`): in
+a client passed as ``http_client``, cancelled calls can leave the orphans of an
+httpcore/httpcore2 bug, which the SDK does not make and does not take back from a pool it
+leaves as it is.
 """
 
 from __future__ import annotations
@@ -12,23 +13,29 @@ from __future__ import annotations
 import random
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
-from clerk_sessions import AsyncClerk, BackoffStrategy, RetryConfig, _httpclient, errors
-from clerk_sessions._pool import ReclaimingConnectionPool
+from clerk_sessions import AsyncClerk, BackoffStrategy, RetryConfig, errors
+from clerk_sessions._http.pool import PoolTransport
 from clerk_sessions.testing import FakeClerk, FaultConfig
+from tests._engine import hx
 
 pytestmark = pytest.mark.anyio
 
 QUICK = RetryConfig(backoff=BackoffStrategy(1, 2, 2.0, 1_000), max_attempts=2)
 
 
-def assert_pool_idle(http: httpx.AsyncClient) -> None:
-    pool = http._transport._pool  # type: ignore[attr-defined]
-    assert pool._requests == [], "a request is still queued or in flight"
-    for connection in pool.connections:
+def assert_pool_idle(pool: object) -> None:
+    """No request in flight or queued, and every connection idle or closed."""
+    assert pool._requests == [], "a request is still queued or in flight"  # type: ignore[attr-defined]
+    for connection in pool.connections:  # type: ignore[attr-defined]
         assert connection.is_idle() or connection.is_closed(), connection
+
+
+def pool_of(http: object) -> object:
+    # The library's own attributes, read only by this test: a user's client keeps them.
+    return http._transport._pool  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -45,7 +52,7 @@ async def test_after_exhausted_retries_the_pool_is_idle_and_the_next_call_succee
     async with (
         broken.serve_async() as bad_url,
         healthy.serve_async() as good_url,
-        httpx.AsyncClient() as http,
+        hx.AsyncClient() as http,
     ):
         # Two clients on one pool: one meets the fault, the other proves the pool works.
         failing = AsyncClerk(
@@ -55,46 +62,38 @@ async def test_after_exhausted_retries_the_pool_is_idle_and_the_next_call_succee
         with pytest.raises(errors.ClerkSessionsError):
             await failing.sessions.get(bad_id)
         assert len(broken.requests) == 2  # both attempts reached the server
-        assert_pool_idle(http)
+        assert_pool_idle(pool_of(http))
         session = await working.sessions.get(good_id)
         assert session.id == good_id
-        assert_pool_idle(http)
+        assert_pool_idle(pool_of(http))
 
 
-# A call cancelled while it waits for a pool slot can lose the race of encode/httpcore#1093:
-# another call frees a slot (its own connect cancelled) and the pool makes a connection
-# for the first one, whose cancellation is delivered but has not run yet. That connection
-# is never used. How often depends on how long a batch of calls takes to start against
-# deadlines of up to 20 ms, so the calls come in batches of several sizes. On httpcore's
-# own pool of 8 slots (SDK calls and plain httpx calls alike), a single batch left such
-# orphans in 14 runs of 20 at 25 calls, 19 or 20 at 50 to 200, 9 to 13 at 400 and none of
-# 80 at 1,000 (this test was once one batch of 1,000: it failed once in CI and passed
-# every rerun); these batches together, in 20 of 20.
+# Calls cancelled on deadlines of up to 20 ms, in batches of several sizes, against a pool
+# of 8 slots: under httpcore 1.x a batch left orphans (a connection made for a queued
+# call whose cancellation had not run yet) in most runs of 20. httpcore2 drops those
+# itself, and the other orphan (cancelled right after its connect) is rare here: with the
+# SDK's repair removed this test passed 3 runs of 3. It stays as the end-to-end check that
+# no cancellation leaves the pool unusable; test_pool_orphans.py makes each orphan on
+# purpose.
 WAVES = (25, 50, 75, 100, 150, 200, 400)
 
 
-async def test_a_thousand_cancelled_calls_under_contention_leave_the_pool_usable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The client the SDK builds for itself, whose pool takes those orphans back, with 8
-    # slots instead of 100 so that the calls queue. A client passed as http_client keeps
-    # httpcore's pool, and the SDK promises nothing of the kind for it: there a plain
-    # `await http.get(...)` on the same deadlines leaves as many orphans as the SDK's
-    # calls (test_pool_orphans.py makes both shapes of orphan on purpose).
-    eight = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-    monkeypatch.setattr(_httpclient, "LIMITS", eight)
+async def test_a_thousand_cancelled_calls_under_contention_leave_the_pool_usable() -> None:
+    # The SDK's own transport (what it builds for itself, on httpx2, in either test run),
+    # with 8 slots instead of 100 so that the calls queue. A client passed as http_client
+    # keeps its library's pool, and the SDK promises nothing of the kind for it
+    # (test_pool_orphans.py shows the orphans stock httpx2 keeps).
+    eight = httpx2.Limits(max_connections=8, max_keepalive_connections=8)
+    transport = PoolTransport(ssl_context=httpx2.create_ssl_context(), limits=eight)
     fake = FakeClerk(faults=FaultConfig(latency_s=(0.0, 0.01), seed=3))
     session_id = fake.add_session(user_id=fake.add_user())["id"]
     rng = random.Random(7)
     finished = cancelled = 0
     async with (
         fake.serve_async() as url,
-        AsyncClerk(fake.secret_key, server_url=url) as clerk,
+        AsyncClerk(fake.secret_key, server_url=url, transport=transport) as clerk,
     ):
-        http = clerk._transport.client
-        pool = http._transport._pool  # type: ignore[attr-defined]
-        assert type(pool) is ReclaimingConnectionPool
-        assert pool._max_connections == 8
+        pool = transport.pool
 
         async def call_with_deadline() -> None:
             nonlocal finished, cancelled
@@ -110,10 +109,10 @@ async def test_a_thousand_cancelled_calls_under_contention_leave_the_pool_usable
                     tg.start_soon(call_with_deadline)
         assert finished + cancelled == sum(WAVES) == 1_000
         assert cancelled > 100, "the test must really cancel calls in flight"
-        assert_pool_idle(http)
+        assert_pool_idle(pool)
         for _ in range(20):  # every pooled connection is still good
             assert (await clerk.sessions.get(session_id)).id == session_id
-        assert_pool_idle(http)
+        assert_pool_idle(pool)
 
 
 async def test_cancelling_during_a_retry_wait_stops_the_call() -> None:

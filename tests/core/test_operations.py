@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import warnings
 
-import httpx
 import pytest
 
 from clerk_sessions import errors
+from tests._engine import hx
 
 from ._support import Script, clerk_error_json, make_client, ok, session_json
 
@@ -58,7 +58,7 @@ async def test_other_requests_keep_the_client_api_version_after_verify() -> None
 
 
 def paged_server(total: int) -> Script:
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: hx.Request) -> hx.Response:
         limit = int(request.url.params["limit"])
         offset = int(request.url.params["offset"])
         ids = [f"sess_{i}" for i in range(offset, min(offset + limit, total))]
@@ -85,7 +85,7 @@ async def test_iterate_stops_without_an_extra_request_on_an_exact_last_page() ->
 
 
 async def test_iterate_works_with_bare_array_answers() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: hx.Request) -> hx.Response:
         offset = int(request.url.params["offset"])
         return ok([session_json(f"sess_{i}") for i in range(offset, min(offset + 2, 5))])
 

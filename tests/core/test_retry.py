@@ -5,11 +5,11 @@ from __future__ import annotations
 import email.utils
 import random
 
-import httpx
 import pytest
 
 from clerk_sessions import BackoffStrategy, RetryConfig, errors
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
+from tests._engine import hx
 
 from ._support import Script, clerk_error_json, make_client, ok, session_json
 
@@ -52,7 +52,7 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header, now=NOW) == expected
 
 
-def error(status: int, retry_after: str | None = None) -> httpx.Response:
+def error(status: int, retry_after: str | None = None) -> hx.Response:
     headers = {"retry-after": retry_after} if retry_after is not None else None
     return ok(clerk_error_json("e", "e"), status=status, headers=headers)
 
@@ -153,16 +153,14 @@ async def test_total_time_is_bounded_by_max_elapsed() -> None:
 
 
 async def test_connection_errors_are_retried_for_replay_safe_requests() -> None:
-    script = Script(
-        [httpx.ReadError("reset"), httpx.RemoteProtocolError("cut"), ok(session_json())]
-    )
+    script = Script([hx.ReadError("reset"), hx.RemoteProtocolError("cut"), ok(session_json())])
     clerk, _ = make_client(script)
     await clerk.sessions.revoke("sess_1")
     assert len(script.requests) == 3
 
 
 async def test_connection_errors_are_not_retried_when_disabled() -> None:
-    script = Script([httpx.ConnectError("refused"), ok(session_json())])
+    script = Script([hx.ConnectError("refused"), ok(session_json())])
     clerk, _ = make_client(script, retry_config=RetryConfig(retry_connection_errors=False))
     with pytest.raises(errors.APIConnectionError):
         await clerk.sessions.get("sess_1")
@@ -172,17 +170,17 @@ async def test_connection_errors_are_not_retried_when_disabled() -> None:
 @pytest.mark.parametrize(
     ("failure", "retried"),
     [
-        (httpx.ConnectError("refused"), True),  # never reached the server
-        (httpx.ConnectTimeout("slow"), True),
+        (hx.ConnectError("refused"), True),  # never reached the server
+        (hx.ConnectTimeout("slow"), True),
         (error(429, "1"), True),  # Clerk refuses before doing work
-        (httpx.ReadError("reset"), False),  # may have created the session
-        (httpx.ReadTimeout("slow"), False),
+        (hx.ReadError("reset"), False),  # may have created the session
+        (hx.ReadTimeout("slow"), False),
         (error(500), False),
         (error(503), False),
     ],
 )
 async def test_create_is_repeated_only_where_it_is_harmless(
-    failure: httpx.Response | Exception, retried: bool
+    failure: hx.Response | Exception, retried: bool
 ) -> None:
     script = Script([failure, ok(session_json())])
     clerk, _ = make_client(script)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import platform
 
-import httpx
 import pytest
 
 import clerk_sessions
 from clerk_sessions import QueryParamStatus
 from clerk_sessions.models import CreateSessionRequestBody, RefreshSessionRequestBody
+from tests._engine import hx
 
 from ._support import SECRET, Script, make_client, ok, session_json
 
@@ -39,7 +39,7 @@ async def test_default_api_version_is_the_newest_spec() -> None:
 
 async def test_own_http_client_gets_the_same_headers_per_request() -> None:
     script = Script([ok(session_json())])
-    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+    async with hx.AsyncClient(transport=hx.MockTransport(script)) as http:
         clerk = clerk_sessions.AsyncClerk(SECRET, server_url="https://x.test/v1", http_client=http)
         await clerk.sessions.get("sess_1")
         await clerk.aclose()  # must not close a client we do not own
@@ -65,7 +65,7 @@ async def test_cookies_the_server_sets_are_neither_kept_nor_sent_back() -> None:
 async def test_a_users_http_client_keeps_its_own_cookie_jar() -> None:
     cookie = {"set-cookie": "pref=1; Path=/; Domain=x.test"}
     script = Script([ok(session_json(), headers=cookie)])
-    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+    async with hx.AsyncClient(transport=hx.MockTransport(script)) as http:
         clerk = clerk_sessions.AsyncClerk(SECRET, server_url="https://x.test/v1", http_client=http)
         await clerk.sessions.get("sess_1")
         await clerk.sessions.get("sess_1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions.testing import FakeClerk
@@ -13,6 +13,6 @@ from clerk_sessions.testing import FakeClerk
 async def test_fetch_a_session() -> None:
     fake = FakeClerk()
     session = fake.add_session()
-    async with httpx.AsyncClient(transport=fake.transport(), base_url="http://x/v1") as client:
+    async with httpx2.AsyncClient(transport=fake.transport(), base_url="http://x/v1") as client:
         headers = {"Authorization": f"Bearer {fake.secret_key}"}
         await client.get(f"/sessions/{session['id']}", headers=headers)

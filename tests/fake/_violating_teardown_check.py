@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions.testing import FakeClerk
 
 
 async def _fetch(fake: FakeClerk, session_id: str) -> None:
-    async with httpx.AsyncClient(transport=fake.transport(), base_url="http://x/v1") as client:
+    async with httpx2.AsyncClient(transport=fake.transport(), base_url="http://x/v1") as client:
         headers = {"Authorization": f"Bearer {fake.secret_key}"}
         await client.get(f"/sessions/{session_id}", headers=headers)
 

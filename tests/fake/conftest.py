@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions.testing import FakeClerk, ManualClock
@@ -26,9 +26,11 @@ def fake(clock: ManualClock) -> FakeClerk:
     return FakeClerk(clock=clock)
 
 
-def raw_client(fake: FakeClerk, *, version: str = NEW, key: str | None = None) -> httpx.AsyncClient:
+def raw_client(
+    fake: FakeClerk, *, version: str = NEW, key: str | None = None
+) -> httpx2.AsyncClient:
     """A plain httpx client on the fake, authenticated like the SDK."""
-    return httpx.AsyncClient(
+    return httpx2.AsyncClient(
         transport=fake.transport(),
         base_url="http://fake.clerk.test/v1",
         headers={
@@ -39,6 +41,6 @@ def raw_client(fake: FakeClerk, *, version: str = NEW, key: str | None = None) -
 
 
 @pytest.fixture
-async def http(fake: FakeClerk) -> AsyncIterator[httpx.AsyncClient]:
+async def http(fake: FakeClerk) -> AsyncIterator[httpx2.AsyncClient]:
     async with raw_client(fake) as client:
         yield client

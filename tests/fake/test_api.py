@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 import jwt
 import pytest
 
@@ -15,7 +15,7 @@ from .conftest import OLD, raw_client
 pytestmark = pytest.mark.anyio
 
 
-def assert_clerk_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_clerk_error(response: httpx2.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     body: dict[str, Any] = response.json()
@@ -40,7 +40,7 @@ def decode(fake: FakeClerk, token: str, clock: ManualClock) -> dict[str, Any]:
 
 
 async def test_missing_secret_key_is_401(fake: FakeClerk) -> None:
-    async with httpx.AsyncClient(transport=fake.transport(), base_url="http://x/v1") as client:
+    async with httpx2.AsyncClient(transport=fake.transport(), base_url="http://x/v1") as client:
         assert_clerk_error(await client.get("/sessions"), 401, "authentication_invalid")
 
 
@@ -58,7 +58,7 @@ async def test_jwks_needs_the_secret_key_too(fake: FakeClerk) -> None:
 
 
 async def test_list_is_a_bare_array_newest_first(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     older = fake.add_session(user_id="user_a")
     clock.advance(1)
@@ -69,7 +69,7 @@ async def test_list_is_a_bare_array_newest_first(
 
 
 async def test_paginated_list_has_data_and_total_count(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     for _ in range(5):
         fake.add_session(user_id="user_a")
@@ -81,14 +81,14 @@ async def test_paginated_list_has_data_and_total_count(
     assert [s["id"] for s in body["data"]] == [fake.sessions[4]["id"]]
 
 
-async def test_list_limit_defaults_to_10(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_list_limit_defaults_to_10(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     for _ in range(12):
         fake.add_session(user_id="user_a")
     assert len((await http.get("/sessions")).json()) == 10
 
 
 async def test_list_filters_by_user_client_and_status(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     mine = fake.add_session(user_id="user_a")
     fake.add_session(user_id="user_a", status="revoked")
@@ -112,14 +112,14 @@ async def test_list_filters_by_user_client_and_status(
     ],
 )
 async def test_invalid_list_query_is_422(
-    http: httpx.AsyncClient, params: dict[str, str], param: str
+    http: httpx2.AsyncClient, params: dict[str, str], param: str
 ) -> None:
     response = await http.get("/sessions", params=params)
     assert response.status_code == 422
     assert response.json()["errors"][0]["meta"]["param_name"] == param
 
 
-async def test_list_accepts_limit_bounds(http: httpx.AsyncClient) -> None:
+async def test_list_accepts_limit_bounds(http: httpx2.AsyncClient) -> None:
     for limit in ("1", "500"):
         assert (await http.get("/sessions", params={"limit": limit})).status_code == 200
 
@@ -128,7 +128,7 @@ async def test_list_accepts_limit_bounds(http: httpx.AsyncClient) -> None:
 
 
 async def test_create_makes_an_active_session_for_a_user(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     user = fake.add_user()
     response = await http.post("/sessions", json={"user_id": user})
@@ -140,7 +140,7 @@ async def test_create_makes_an_active_session_for_a_user(
 
 
 async def test_create_sets_the_active_organization(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     user = fake.add_user()
     body = {"user_id": user, "active_organization_id": "org_1"}
@@ -148,28 +148,28 @@ async def test_create_sets_the_active_organization(
     assert response.json()["last_active_organization_id"] == "org_1"
 
 
-async def test_create_for_unknown_user_is_404(http: httpx.AsyncClient) -> None:
+async def test_create_for_unknown_user_is_404(http: httpx2.AsyncClient) -> None:
     assert_clerk_error(
         await http.post("/sessions", json={"user_id": "user_nope"}), 404, "resource_not_found"
     )
 
 
-async def test_create_without_user_id_is_422(http: httpx.AsyncClient) -> None:
+async def test_create_without_user_id_is_422(http: httpx2.AsyncClient) -> None:
     body = assert_clerk_error(await http.post("/sessions", json={}), 422, "form_param_missing")
     assert body["errors"][0]["meta"] == {"param_name": "user_id"}
 
 
-async def test_get_returns_the_session(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_get_returns_the_session(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     session = fake.add_session()
     assert (await http.get(f"/sessions/{session['id']}")).json() == session
 
 
-async def test_get_unknown_session_is_404(http: httpx.AsyncClient) -> None:
+async def test_get_unknown_session_is_404(http: httpx2.AsyncClient) -> None:
     assert_clerk_error(await http.get("/sessions/sess_nope"), 404, "resource_not_found")
 
 
 async def test_revoke_moves_active_to_revoked(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     session = fake.add_session()
     clock.advance(5)
@@ -180,7 +180,7 @@ async def test_revoke_moves_active_to_revoked(
 
 
 async def test_revoke_of_revoked_session_is_200_and_unchanged(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     session = fake.add_session(status="revoked")
     response = await http.post(f"/sessions/{session['id']}/revoke")
@@ -189,14 +189,14 @@ async def test_revoke_of_revoked_session_is_200_and_unchanged(
     assert not fake.requests[-1].state_changed
 
 
-async def test_revoke_unknown_session_is_404(http: httpx.AsyncClient) -> None:
+async def test_revoke_unknown_session_is_404(http: httpx2.AsyncClient) -> None:
     assert (await http.post("/sessions/sess_nope/revoke")).status_code == 404
 
 
 # --- routing on the raw path ------------------------------------------------------
 
 
-async def test_encoded_slash_stays_inside_the_id(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_encoded_slash_stays_inside_the_id(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     fake.add_session(session_id="sess_a/revoke")
     response = await http.get("/sessions/sess_a%2Frevoke")
     assert response.status_code == 200
@@ -204,18 +204,20 @@ async def test_encoded_slash_stays_inside_the_id(fake: FakeClerk, http: httpx.As
     assert response.json()["status"] == "active"
 
 
-async def test_encoded_dots_do_not_climb_the_path(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_encoded_dots_do_not_climb_the_path(
+    fake: FakeClerk, http: httpx2.AsyncClient
+) -> None:
     session = fake.add_session()
     response = await http.post(f"/sessions/%2E%2E%2Fsessions%2F{session['id']}/revoke")
     assert response.status_code == 404
     assert fake.get_session(session["id"])["status"] == "active"
 
 
-async def test_unknown_path_is_404(http: httpx.AsyncClient) -> None:
+async def test_unknown_path_is_404(http: httpx2.AsyncClient) -> None:
     assert_clerk_error(await http.get("/users"), 404, "resource_not_found")
 
 
-async def test_wrong_method_is_405_with_allow(http: httpx.AsyncClient) -> None:
+async def test_wrong_method_is_405_with_allow(http: httpx2.AsyncClient) -> None:
     response = await http.delete("/sessions")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
@@ -224,7 +226,7 @@ async def test_wrong_method_is_405_with_allow(http: httpx.AsyncClient) -> None:
 # --- verify -----------------------------------------------------------------------
 
 
-async def test_verify_is_gone_in_new_versions(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_verify_is_gone_in_new_versions(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     session = fake.add_session()
     assert_clerk_error(
         await http.post(f"/sessions/{session['id']}/verify"), 410, "endpoint_removed"
@@ -252,7 +254,7 @@ async def test_verify_rejects_a_token_of_another_session(fake: FakeClerk) -> Non
 
 
 async def test_create_token_returns_a_v2_session_token(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     session = fake.add_session(active_organization_id="org_1", org_slug="acme")
     response = await http.post(f"/sessions/{session['id']}/tokens")
@@ -281,7 +283,7 @@ async def test_create_token_returns_a_v2_session_token(
 
 
 async def test_create_token_honours_expires_in_seconds(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     session = fake.add_session()
     response = await http.post(
@@ -293,7 +295,7 @@ async def test_create_token_honours_expires_in_seconds(
 
 @pytest.mark.parametrize("value", [29, 315_360_001, "60", True, 1.5])
 async def test_invalid_expires_in_seconds_is_422(
-    fake: FakeClerk, http: httpx.AsyncClient, value: object
+    fake: FakeClerk, http: httpx2.AsyncClient, value: object
 ) -> None:
     session = fake.add_session()
     response = await http.post(
@@ -302,13 +304,15 @@ async def test_invalid_expires_in_seconds_is_422(
     assert response.status_code == 422
 
 
-async def test_token_for_a_revoked_session_is_404(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_token_for_a_revoked_session_is_404(
+    fake: FakeClerk, http: httpx2.AsyncClient
+) -> None:
     session = fake.add_session(status="revoked")
     assert (await http.post(f"/sessions/{session['id']}/tokens")).status_code == 404
 
 
 async def test_token_for_a_pending_session_says_pending(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     session = fake.add_session(status="pending")
     response = await http.post(f"/sessions/{session['id']}/tokens")
@@ -316,7 +320,7 @@ async def test_token_for_a_pending_session_says_pending(
 
 
 async def test_template_token_has_template_claims(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     session = fake.add_session()
     fake.add_template("hasura", claims={"role": "user", "sid": "{{session.id}}"}, lifetime=120)
@@ -329,21 +333,21 @@ async def test_template_token_has_template_claims(
     assert {"azp", "iss", "jti", "nbf"} <= claims.keys()
 
 
-async def test_unknown_template_is_404(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_unknown_template_is_404(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     session = fake.add_session()
     response = await http.post(f"/sessions/{session['id']}/tokens/nope")
     assert_clerk_error(response, 404, "resource_not_found")
 
 
 async def test_template_name_is_routed_on_raw_segments(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     session = fake.add_session()
     fake.add_template("a/b")
     assert (await http.post(f"/sessions/{session['id']}/tokens/a%2Fb")).status_code == 200
 
 
-async def test_jwks_publishes_the_signing_key(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_jwks_publishes_the_signing_key(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     session = fake.add_session()
     token = fake.mint_token(session["id"])
     keys = (await http.get("/jwks")).json()["keys"]
@@ -354,7 +358,7 @@ async def test_jwks_publishes_the_signing_key(fake: FakeClerk, http: httpx.Async
     assert claims["sid"] == session["id"]
 
 
-async def test_rotated_key_is_published(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_rotated_key_is_published(fake: FakeClerk, http: httpx2.AsyncClient) -> None:
     old = fake.kid
     new = fake.rotate_signing_key()
     keys = (await http.get("/jwks")).json()["keys"]
@@ -375,7 +379,7 @@ def refresh_body(fake: FakeClerk, session_id: str, **extra: object) -> dict[str,
 
 
 async def test_refresh_answers_a_token_by_default(
-    fake: FakeClerk, http: httpx.AsyncClient, clock: ManualClock
+    fake: FakeClerk, http: httpx2.AsyncClient, clock: ManualClock
 ) -> None:
     session = fake.add_session()
     clock.advance(30)
@@ -388,7 +392,9 @@ async def test_refresh_answers_a_token_by_default(
     assert fake.get_session(session["id"])["last_active_at"] == session["last_active_at"] + 30_000
 
 
-async def test_refresh_answers_cookies_when_asked(fake: FakeClerk, http: httpx.AsyncClient) -> None:
+async def test_refresh_answers_cookies_when_asked(
+    fake: FakeClerk, http: httpx2.AsyncClient
+) -> None:
     session = fake.add_session()
     response = await http.post(
         f"/sessions/{session['id']}/refresh",
@@ -400,7 +406,7 @@ async def test_refresh_answers_cookies_when_asked(fake: FakeClerk, http: httpx.A
 
 
 async def test_refresh_with_a_wrong_refresh_token_is_401(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     session = fake.add_session()
     body = refresh_body(fake, session["id"], refresh_token="rt_wrong")
@@ -409,7 +415,7 @@ async def test_refresh_with_a_wrong_refresh_token_is_401(
 
 
 async def test_refresh_of_a_revoked_session_is_401(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     session = fake.add_session()
     body = refresh_body(fake, session["id"])
@@ -418,7 +424,7 @@ async def test_refresh_of_a_revoked_session_is_401(
 
 
 async def test_refresh_without_required_fields_is_400(
-    fake: FakeClerk, http: httpx.AsyncClient
+    fake: FakeClerk, http: httpx2.AsyncClient
 ) -> None:
     session = fake.add_session()
     response = await http.post(f"/sessions/{session['id']}/refresh", json={"expired_token": "x"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, RetryConfig, errors
@@ -66,4 +66,4 @@ def test_retries_are_visible_in_the_attempt_log() -> None:
 
 
 def test_transport_can_back_a_plain_httpx_client(fake: FakeClerk) -> None:
-    assert isinstance(fake.transport(), httpx.AsyncBaseTransport)
+    assert isinstance(fake.transport(), httpx2.AsyncBaseTransport)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions.testing import FakeClerk, FaultConfig, ManualClock, Quota
@@ -19,7 +19,7 @@ async def statuses(fake: FakeClerk, n: int) -> list[int | str]:
         for _ in range(n):
             try:
                 seen.append((await client.get("/sessions")).status_code)
-            except httpx.RemoteProtocolError:
+            except httpx2.RemoteProtocolError:
                 seen.append("dropped")
     return seen
 
@@ -55,7 +55,7 @@ async def test_drop_before_raises_remote_protocol_error_without_state_change() -
     fake = FakeClerk(faults=FaultConfig(drop_before_rate=1.0))
     session = fake.add_session()
     async with raw_client(fake) as client:
-        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        with pytest.raises(httpx2.RemoteProtocolError, match="without sending a response"):
             await client.post(f"/sessions/{session['id']}/revoke")
     assert fake.get_session(session["id"])["status"] == "active"
     record = fake.requests[0]
@@ -66,7 +66,7 @@ async def test_drop_after_changes_state_then_drops() -> None:
     fake = FakeClerk(faults=FaultConfig(drop_after_rate=1.0))
     session = fake.add_session()
     async with raw_client(fake) as client:
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await client.post(f"/sessions/{session['id']}/revoke")
     assert fake.get_session(session["id"])["status"] == "revoked"
     record = fake.requests[0]
@@ -81,7 +81,7 @@ async def test_truncated_body_raises_and_is_marked() -> None:
     fake = FakeClerk(faults=FaultConfig(truncate_rate=1.0))
     session = fake.add_session()
     async with raw_client(fake) as client:
-        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
+        with pytest.raises(httpx2.RemoteProtocolError, match="complete message body"):
             await client.get(f"/sessions/{session['id']}")
     record = fake.requests[0]
     assert (record.fault, record.truncated_status, record.validation) == (

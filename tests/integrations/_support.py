@@ -10,7 +10,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-import httpx
+import httpx2
 
 from clerk_sessions.testing import FakeClerk
 from tests.conftest import REPO_ROOT
@@ -47,9 +47,9 @@ def wait_until_up(url: str, *, process: Any = None, timeout: float = 20.0) -> No
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode} before it was up")
         try:
-            httpx.get(url, timeout=1.0)
+            httpx2.get(url, timeout=1.0)
             return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions.testing import FakeClerk
@@ -88,7 +88,7 @@ def test_concurrent_requests_to_gunicorn(fake: FakeClerk, gunicorn: str) -> None
 
     def signed_in(user: tuple[str, str, str]) -> list[int]:
         current, phone, token = user
-        with httpx.Client(base_url=gunicorn, headers=bearer(token), timeout=15) as http:
+        with httpx2.Client(base_url=gunicorn, headers=bearer(token), timeout=15) as http:
             statuses = []
             for _ in range(requests_each - 1):
                 answer = http.get("/me/")
@@ -99,7 +99,9 @@ def test_concurrent_requests_to_gunicorn(fake: FakeClerk, gunicorn: str) -> None
 
     def signed_out(n: int) -> int:
         headers = bearer("garbage") if n % 2 else {}
-        return httpx.post(f"{gunicorn}/sessions/x/revoke/", headers=headers, timeout=15).status_code
+        return httpx2.post(
+            f"{gunicorn}/sessions/x/revoke/", headers=headers, timeout=15
+        ).status_code
 
     with ThreadPoolExecutor(threads + 4) as pool:
         # Both kinds are submitted before any result is awaited, so they interleave.

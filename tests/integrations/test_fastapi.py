@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
@@ -264,10 +264,10 @@ def test_a_broken_jwt_key_is_a_503_not_a_401(fake: FakeClerk, session: dict[str,
 
 
 def test_an_unreachable_jwks_is_a_503(fake: FakeClerk, session: dict[str, Any]) -> None:
-    def down(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    def down(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
 
-    app = claims_app(fake, transport=httpx.MockTransport(down), retry_config=None)
+    app = claims_app(fake, transport=httpx2.MockTransport(down), retry_config=None)
     with serving(app) as client:
         answer = client.get("/claims", headers=bearer(fake.mint_token(session["id"])))
     assert answer.status_code == 503

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -132,7 +132,7 @@ def test_the_example_served_by_uvicorn_signs_out_other_devices(
 ) -> None:
     current, *others = devices(fake, "user_alice", 4)
     token = fake.mint_token(current)
-    with httpx.Client(base_url=served_example, timeout=10) as http:
+    with httpx2.Client(base_url=served_example, timeout=10) as http:
         assert http.get("/me", headers=bearer(token)).json()["session_id"] == current
         assert http.get("/me").status_code == 401
         answer = http.post("/sessions/sign-out-others", headers=bearer(token))

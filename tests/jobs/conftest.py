@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-import httpx
+import httpx2
 
 from clerk_sessions import AsyncClerk, RetryConfig
 from clerk_sessions._config import BackoffStrategy
@@ -35,16 +35,16 @@ def statuses(fake: FakeClerk) -> dict[str, str]:
     return {session["id"]: session["status"] for session in fake.sessions}
 
 
-class GateTransport(httpx.AsyncBaseTransport):
+class GateTransport(httpx2.AsyncBaseTransport):
     """Awaits ``gate(request)`` before handing each request to ``inner``."""
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport, gate: Callable[[httpx.Request], Awaitable[None]]
+        self, inner: httpx2.AsyncBaseTransport, gate: Callable[[httpx2.Request], Awaitable[None]]
     ) -> None:
         self._inner = inner
         self._gate = gate
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         await self._gate(request)
         return await self._inner.handle_async_request(request)
 
@@ -53,7 +53,7 @@ class GateTransport(httpx.AsyncBaseTransport):
 
 
 def gated_client(
-    fake: FakeClerk, gate: Callable[[httpx.Request], Awaitable[None]], **kwargs: object
+    fake: FakeClerk, gate: Callable[[httpx2.Request], Awaitable[None]], **kwargs: object
 ) -> AsyncClerk:
     return AsyncClerk(
         fake.secret_key,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from clerk_sessions import AsyncClerk, errors
@@ -88,14 +88,14 @@ async def test_work_on_a_done_job_sends_nothing(store_path: str) -> None:
     await again.aclose()
 
 
-def refusing_server(status_on_get: str) -> httpx.MockTransport:
+def refusing_server(status_on_get: str) -> httpx2.MockTransport:
     """Answers revoke with 400 (as the spec allows) and get with ``status_on_get``."""
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: httpx2.Request) -> httpx2.Response:
         session_id = request.url.path.split("/")[3]
         if request.url.path.endswith("/revoke"):
             body = {"errors": [{"message": "not active", "code": "session_not_active"}]}
-            return httpx.Response(400, json=body)
+            return httpx2.Response(400, json=body)
         session = {
             "object": "session",
             "id": session_id,
@@ -108,9 +108,9 @@ def refusing_server(status_on_get: str) -> httpx.MockTransport:
             "created_at": 0,
             "updated_at": 1,
         }
-        return httpx.Response(200, content=json.dumps(session).encode())
+        return httpx2.Response(200, content=json.dumps(session).encode())
 
-    return httpx.MockTransport(handle)
+    return httpx2.MockTransport(handle)
 
 
 @pytest.mark.parametrize(("status", "ok"), [("ended", True), ("revoked", True), ("active", False)])
@@ -174,9 +174,9 @@ async def test_a_user_whose_session_failed_is_failed_then_retried(store_path: st
     sessions = add_sessions(fake, 3, user)
     broken = {sessions[1]}
 
-    async def gate(request: httpx.Request) -> None:
+    async def gate(request: httpx2.Request) -> None:
         if request.url.path.endswith(f"{sessions[1]}/revoke") and broken:
-            raise httpx.ConnectError("refused", request=request)
+            raise httpx2.ConnectError("refused", request=request)
 
     job = await RevocationJob.create(store_path, "users", user_ids=[user])
     async with gated_client(fake, gate, retry_config=None) as clerk:
@@ -203,9 +203,9 @@ async def test_a_user_whose_listing_fails_is_failed_with_that_error(store_path: 
     user = fake.add_user()
     add_sessions(fake, 2, user)
 
-    async def gate(request: httpx.Request) -> None:
+    async def gate(request: httpx2.Request) -> None:
         if request.method == "GET":
-            raise httpx.ReadTimeout("slow", request=request)
+            raise httpx2.ReadTimeout("slow", request=request)
 
     job = await RevocationJob.create(store_path, "users", user_ids=[user])
     async with gated_client(fake, gate, retry_config=None) as clerk:
@@ -304,7 +304,7 @@ async def test_a_user_job_with_a_wrong_key_stops_too(store_path: str) -> None:
     user = fake.add_user()
     add_sessions(fake, 2, user)
 
-    async def gate(request: httpx.Request) -> None:
+    async def gate(request: httpx2.Request) -> None:
         if request.method == "POST":
             request.headers["Authorization"] = "Bearer sk_test_wrong"
 
@@ -325,7 +325,7 @@ async def test_a_cancelled_worker_gives_its_chunks_back_and_the_next_one_finishe
     seen = 0
     stop = anyio.Event()
 
-    async def gate(request: httpx.Request) -> None:
+    async def gate(request: httpx2.Request) -> None:
         nonlocal seen
         seen += 1
         if seen == 12:
@@ -424,7 +424,7 @@ async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
     rival_outcome = ItemOutcome(ok=False, status_code=503, error_code="rival", message="x")
     taken = False
 
-    async def gate(request: httpx.Request) -> None:
+    async def gate(request: httpx2.Request) -> None:
         nonlocal taken
         if not taken:
             # While the worker is on its first request, a rival takes that chunk over

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+import httpx2
 
 import clerk_sessions
 from clerk_sessions import (
@@ -112,7 +113,7 @@ if TYPE_CHECKING:
             raw = await clerk.sessions.with_raw_response.get("sess_1")
             assert_type(raw, models.RawResponse[models.Session])
             assert_type(raw.status_code, int)
-            assert_type(raw.headers, httpx.Headers)
+            assert_type(raw.headers, httpx2.Headers | httpx.Headers)
             assert_type(raw.clerk_trace_id, str | None)
             assert_type(raw.content, bytes)
             assert_type(raw.parse(), models.Session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django
-import httpx
+import httpx2
 import pytest
 from django.conf import settings
 from django.test import RequestFactory
@@ -39,8 +39,8 @@ def django_request(headers: dict[str, str]) -> Any:
     return RequestFactory().get("/", **meta)
 
 
-def httpx_request(headers: dict[str, str]) -> httpx.Request:
-    return httpx.Request("GET", "https://api.example/", headers=headers)
+def httpx_request(headers: dict[str, str]) -> httpx2.Request:
+    return httpx2.Request("GET", "https://api.example/", headers=headers)
 
 
 def mapping(headers: dict[str, str]) -> dict[str, str]:

@@ -1,38 +1,31 @@
 """One request to the Backend API: rate limit, send, map the answer, retry.
 
 This is the hot path of every operation. Everything that does not change between calls
-(URL prefix, headers, the retry policy) is built once in ``__init__``; a call builds only
-its URL and, for a POST, its body.
+(URL prefix, headers, the engine's exception classes, the retry policy) is built once in
+``__init__``; a call builds only its URL and, for a POST, its body.
 
 What a hostile or broken server can send is bounded here, for every path (sessions,
 errors, ``/jwks``): each attempt runs under one deadline from connect to the last byte
-(httpx's timeouts are per operation, so a server dripping a byte a second never trips
-them), and a body is read as a stream, decompressed here with a bounded output, and
-abandoned (its connection closed) once it passes ``max_response_bytes``.
+(the HTTP library's timeouts are per operation, so a server dripping a byte a second
+never trips them), and the body is read within ``max_response_bytes`` (`body`).
+
+The same code runs a request on either engine (`engine`): whatever the library raises
+is mapped to the SDK's errors here, so no httpx or httpx2 exception reaches the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
-import platform
 import random
-import re
-import socket
 import ssl
-import sys
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, TypeVar, cast, overload
-from urllib.parse import quote, urlencode
 
 import anyio
-import httpx
-import sniffio
 
 from clerk_sessions import models
 from clerk_sessions._config import (
@@ -48,35 +41,22 @@ from clerk_sessions._errors import (
     APIConnectionError,
     APITimeoutError,
     ClerkErrors,
-    ConfigurationError,
     SDKError,
     error_from_response,
 )
-from clerk_sessions._httpclient import build_client
-from clerk_sessions._netbackend import is_own_stream
+from clerk_sessions._http.body import ACCEPT_ENCODING, discard_connection, read_body
+from clerk_sessions._http.client import build_client
+from clerk_sessions._http.engine import HTTPX2, Engine
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
-from clerk_sessions._version import __version__
 
-__all__ = [
-    "Transport",
-    "check_http_headers",
-    "check_server_url",
-    "check_timeout_ms",
-    "path_segment",
-    "with_query",
-]
+__all__ = ["TRACE_ID_HEADER", "Transport"]
 
 logger = logging.getLogger("clerk_sessions")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]
 
-USER_AGENT = (
-    f"clerk-sessions/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
-)
-# Errors where the connection was never made: the request cannot have been processed.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # The response header in which Clerk names the request for its support (seen on every
 # answer of the live API, errors included).
 TRACE_ID_HEADER = "x-clerk-trace-id"
@@ -85,120 +65,27 @@ _DEFAULT_QUOTA_PAUSE_S = 1.0
 # Without a retry policy, a 429 pauses the limiter at most as long as the default
 # policy would wait for it.
 _DEFAULT_PAUSE_CAP_S = RetryConfig().max_retry_after_ms / 1000
-# Only what can be decompressed with a bounded output is asked for: httpx would inflate
-# a whole 64 KiB read at once (a gzip bomb turns that into 64 MB), and would stack
-# decoders for "gzip, gzip".
-_ACCEPT_ENCODING = "gzip, deflate"
-# zlib's header detection: a gzip or a zlib stream (what servers send as "deflate").
-_INFLATE_WBITS = zlib.MAX_WBITS | 32
-# How much of a too-large answer is kept on the error, to show what it was.
-_EXCERPT_BYTES = 1024
-# asyncio's own timeout is a single timer; anyio's cancel scope costs twice as much per
-# call, and is needed only on trio (and on 3.10, which lacks asyncio.timeout). A fast
-# path, so CLERK_SESSIONS_NO_FAST_PATHS turns it off.
-_asyncio_timeout: Callable[[float], AbstractAsyncContextManager[None]] | None
-if sys.version_info >= (3, 11) and FAST_PATHS:
-    _asyncio_timeout = asyncio.timeout
-else:  # pragma: no cover - the coverage run is on 3.11
-    _asyncio_timeout = None
+# asyncio's own timeout is a single timer; anyio's cancel scope costs more per call, and
+# is needed only on trio. A fast path, so CLERK_SESSIONS_NO_FAST_PATHS turns it off.
+_asyncio_timeout: Callable[[float | None], AbstractAsyncContextManager[Any]] | None = (
+    asyncio.timeout if FAST_PATHS else None
+)
 
 
-def path_segment(name: str, value: object) -> str:
-    """Percent-encode one path parameter so that no value can reach another path."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    if value in ("", ".", ".."):
-        raise ValueError(f"{name} must be a non-empty id other than '.' and '..', got {value!r}")
+def _on_asyncio() -> bool:
+    """Whether the running task is asyncio's (the other library the SDK runs on is trio)."""
     try:
-        return quote(value, safe="")
-    except UnicodeEncodeError:
-        raise ValueError(f"{name} is not valid text: {value!r}") from None
-
-
-# Headers a call may not replace: they carry the key, the API version the decoders were
-# written for, the SDK's name (which Clerk's support uses to tell clients apart), and the
-# only encodings the SDK can decompress within max_response_bytes.
-_RESERVED_HEADERS = {
-    "authorization": "Authorization is the secret key: pass bearer_auth= to the client",
-    "clerk-api-version": "Clerk-API-Version is set from the client's api_version=",
-    "user-agent": "User-Agent names this SDK",
-    "accept-encoding": "Accept-Encoding lists what the SDK can decompress within "
-    "max_response_bytes",
-}
-# RFC 9110 5.1 field names: tokens.
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# Visible ASCII, spaces and tabs: no line breaks (header injection) and nothing httpx
-# would have to encode.
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
-
-
-def check_http_headers(http_headers: Mapping[str, str] | None) -> dict[str, str] | None:
-    """Validate per-call ``http_headers`` before any I/O; a plain dict, or None."""
-    if http_headers is None:
-        return None
-    if not isinstance(http_headers, Mapping):
-        raise TypeError(
-            f"http_headers must be a mapping of header names to values, "
-            f"got {type(http_headers).__name__}"
-        )
-    checked: dict[str, str] = {}
-    for name, value in cast("Mapping[object, object]", http_headers).items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(
-                f"http_headers must map str to str, got {type(name).__name__}: "
-                f"{type(value).__name__}"
-            )
-        reserved = _RESERVED_HEADERS.get(name.lower())
-        if reserved is not None:
-            raise ValueError(f"http_headers cannot replace {name!r}: {reserved}")
-        if _TOKEN.fullmatch(name) is None:
-            raise ValueError(f"http_headers has an invalid header name: {name!r}")
-        if _FIELD_VALUE.fullmatch(value) is None:
-            # The value is not shown: it may be a credential for a proxy.
-            raise ValueError(
-                f"the value of header {name!r} has characters a header cannot carry "
-                "(line breaks, control characters or non-ASCII text)"
-            )
-        checked[name] = value
-    return checked
-
-
-def check_server_url(server_url: str) -> str:
-    """Validate an absolute http(s) base URL; returned without a trailing slash."""
-    if not isinstance(server_url, str):
-        raise ConfigurationError(f"server_url must be a string, got {type(server_url).__name__}")
-    try:
-        parsed = httpx.URL(server_url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"server_url is not a valid URL: {server_url!r} ({exc})") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(
-            "server_url must be an absolute http(s) URL such as "
-            f"'https://api.clerk.com/v1', got {server_url!r}"
-        )
-    return server_url.rstrip("/")
-
-
-def check_timeout_ms(timeout_ms: int | None) -> int | None:
-    """Validate a timeout in milliseconds (a positive integer, or None)."""
-    if timeout_ms is None:
-        return None
-    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
-        raise ConfigurationError(f"timeout_ms must be a positive integer, got {timeout_ms!r}")
-    return timeout_ms
-
-
-def with_query(path: str, query: Mapping[str, object]) -> str:
-    """``path`` with the query string of the parameters that are not None."""
-    pairs = [(k, _query_value(v)) for k, v in query.items() if v is not None]
-    return path + "?" + urlencode(pairs) if pairs else path
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _reason(exc: BaseException) -> str:
     """What went wrong, from the first exception in the chain that says anything.
 
-    httpx's errors repeat their cause's text on asyncio, but on trio a TLS failure
-    arrives as an empty ``ConnectError`` over an empty ``BrokenResourceError``.
+    The HTTP libraries' errors repeat their cause's text on asyncio, but on trio a TLS
+    failure arrives as an empty ``ConnectError`` over an empty ``BrokenResourceError``.
     """
     reason = ""
     seen: set[int] = set()
@@ -217,108 +104,13 @@ def _reason(exc: BaseException) -> str:
     return reason or "no reason given"
 
 
-def _too_large(limit: int, response: httpx.Response, excerpt: bytes) -> SDKError:
-    return SDKError(
-        f"the answer is larger than max_response_bytes={limit:,} bytes (after "
-        "decompression) and was abandoned unread; Clerk's largest answers are well under "
-        "1 MiB, so a proxy or server on the way probably sent something else (raise "
-        "max_response_bytes only if this answer is legitimate)",
-        status_code=response.status_code,
-        headers=response.headers,
-        body=excerpt[:_EXCERPT_BYTES],
-    )
-
-
-async def _read_body(response: httpx.Response, limit: int) -> bytes:
-    """The whole (decoded) body, or `SDKError` as soon as it passes ``limit`` bytes.
-
-    Raw bytes are read from the stream and inflated here with ``max_length``, so no read
-    ever produces more than what is left of the limit.
-    """
-    if response.is_stream_consumed:
-        # Built in memory, not read from a connection (httpx.MockTransport and the
-        # like hand over responses that hold their decoded content already).
-        if len(response.content) > limit:
-            raise _too_large(limit, response, response.content)
-        return response.content
-    headers = response.headers
-    encoding = headers.get("content-encoding", "identity").strip().lower()
-    chunks: list[bytes] = []
-    size = 0
-    if encoding == "identity":
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise _too_large(limit, response, b"")
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit, response, chunks[0] if chunks else chunk)
-            chunks.append(chunk)
-        return b"".join(chunks)
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise SDKError(
-            f"the answer came with Content-Encoding {encoding!r}, which was not asked for "
-            f"(Accept-Encoding: {_ACCEPT_ENCODING})",
-            status_code=response.status_code,
-            headers=headers,
-            body=b"",
-        )
-    inflate = zlib.decompressobj(_INFLATE_WBITS)
-    try:
-        async for chunk in response.aiter_raw():
-            # One byte over the limit is enough to know it is too large.
-            data = inflate.decompress(chunk, limit - size + 1)
-            size += len(data)
-            if size > limit:
-                raise _too_large(limit, response, chunks[0] if chunks else data)
-            chunks.append(data)
-        # All input was consumed below max_length, so nothing is left to inflate: this
-        # only checks that the stream is complete.
-        chunks.append(inflate.flush())
-        if not inflate.eof:
-            raise zlib.error("the compressed stream ends early")
-    except zlib.error as exc:
-        raise SDKError(
-            f"the answer's {encoding} encoding is corrupt ({exc})",
-            status_code=response.status_code,
-            headers=headers,
-            body=b"".join(chunks),
-        ) from None
-    return b"".join(chunks)
-
-
-async def _discard_connection(response: httpx.Response) -> None:
-    """Close the connection that carried ``response``, so the pool never reuses it.
-
-    Used when an answer shows the connection is out of step with its requests. The
-    connection sits idle in the pool by now; it must look to the pool's next check like
-    one the server closed. Our asyncio backend's streams close at once and say so.
-    Others (httpcore's anyio and trio streams) ask the kernel whether an idle socket is
-    readable, and trio's refuses to look at a closed one: shutting the socket down makes
-    it read as closed for both, and the pool then closes it properly.
-    """
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return
-    if is_own_stream(stream):
-        await stream.aclose()
-        return
-    sock = stream.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _query_value(value: object) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
-
-
 class Transport:
-    """Sends requests for one client. Not part of the public API."""
+    """Sends requests for one client. Not part of the public API.
+
+    ``http_client`` (the user's, never closed here) or ``transport`` (for the client
+    built here) is of ``engine``'s library; without either, the client is the SDK's own
+    on httpx2 (`client.build_client`).
+    """
 
     def __init__(
         self,
@@ -330,14 +122,16 @@ class Transport:
         retry_config: RetryConfig | None,
         rate_limit: RateLimit | None,
         shared_limit: SharedLimiter | None = None,
-        http_client: httpx.AsyncClient | None,
-        transport: httpx.AsyncBaseTransport | None,
+        http_client: Any | None = None,
+        transport: Any | None = None,
+        engine: Engine = HTTPX2,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         debug_logger: logging.Logger | None = None,
     ) -> None:
         self.base_url = server_url.rstrip("/")
         self.max_response_bytes = max_response_bytes
-        # The whole attempt, connect to last byte; httpx's timeouts bound each operation.
+        # The whole attempt, connect to last byte; the library's timeouts bound each
+        # operation (connect, each read, each write) on its own.
         self.deadline_s = (timeout_ms or DEFAULT_TIMEOUT_MS) / 1000
         self.api_version = api_version
         self.rate_limit = rate_limit
@@ -346,18 +140,28 @@ class Transport:
         self.shared_limit = shared_limit
         self.owns_shared_limit = True
         self.debug_logger = None if debug_logger is logger else debug_logger
+        self.engine = engine
+        # The engine's exceptions, read once: the attempt maps them to the SDK's.
+        self._timeout_error = engine.timeout_error
+        self._not_sent = engine.not_sent
+        self._local_protocol_error = engine.local_protocol_error
+        self._transport_error = engine.transport_error
+        self._status_error = engine.status_error
+        self._http_error = engine.http_error
         headers = {
             "Authorization": f"Bearer {secret_key}",
             "Accept": "application/json",
             "Clerk-API-Version": api_version,
-            "User-Agent": USER_AGENT,
-            "Accept-Encoding": _ACCEPT_ENCODING,
+            "User-Agent": engine.user_agent,
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
         if http_client is None:
             # Our own client carries the headers, so a call passes none of its own.
-            timeout = httpx.Timeout((timeout_ms or DEFAULT_TIMEOUT_MS) / 1000)
-            self.client: httpx.AsyncClient = build_client(
-                headers=headers, timeout=timeout, transport=transport
+            self.client: Any = build_client(
+                headers=headers,
+                timeout_s=self.deadline_s,
+                transport=transport,
+                engine=engine,
             )
             self.owns_client = True
             self._call_headers: dict[str, str] | None = None
@@ -366,10 +170,10 @@ class Transport:
             self.owns_client = False
             self._call_headers = headers
         # Our client carries its timeout; a user's client keeps its own unless one is given.
-        self._timeout: httpx.Timeout | Any = (
-            httpx.Timeout(timeout_ms / 1000)
+        self._timeout: Any = (
+            engine.timeout(timeout_ms / 1000)
             if http_client is not None and timeout_ms is not None
-            else httpx.USE_CLIENT_DEFAULT
+            else engine.use_client_default
         )
         self.rng = random.Random()
         self.sleep: Sleep = anyio.sleep
@@ -409,7 +213,7 @@ class Transport:
         derived._policies = {}
         if timeout_ms is not UNSET:
             derived.deadline_s = (timeout_ms or DEFAULT_TIMEOUT_MS) / 1000
-            derived._timeout = httpx.Timeout(derived.deadline_s)
+            derived._timeout = self.engine.timeout(derived.deadline_s)
         if retry_config is not UNSET:
             derived._default_policy = (
                 None if retry_config is None else RetryPolicy(retry_config, rng=self.rng)
@@ -493,19 +297,23 @@ class Transport:
         timeout = self._timeout
         deadline = self.deadline_s
         if server_url is not None or timeout_ms is not None or http_headers is not None:
+            # Checked here, before the rate limit or the network is touched; a call
+            # without them skips the module.
+            from clerk_sessions import _options
+
             if server_url is not None:
-                base = check_server_url(server_url)
+                base = _options.check_server_url(server_url)
             if timeout_ms is not None:
-                deadline = cast("int", check_timeout_ms(timeout_ms)) / 1000
-                timeout = httpx.Timeout(deadline)
-            extra = check_http_headers(http_headers)
+                deadline = cast("int", _options.check_timeout_ms(timeout_ms)) / 1000
+                timeout = self.engine.timeout(deadline)
+            extra = _options.check_http_headers(http_headers)
             if extra:
                 headers = {**(headers or {}), **extra}
         if api_version is not None:
             headers = {**(headers or {}), "Clerk-API-Version": api_version}
         if deadline_s is not None and deadline_s < deadline:
             deadline = deadline_s
-            timeout = httpx.Timeout(deadline_s)
+            timeout = self.engine.timeout(deadline_s)
         policy = self.policy(retries)
         pause_cap_s = _DEFAULT_PAUSE_CAP_S if policy is None else policy.pause_cap_s
         url = base + path
@@ -541,15 +349,15 @@ class Transport:
         url: str,
         headers: dict[str, str] | None,
         json_body: Any,
-        op_timeout: httpx.Timeout | Any,
-    ) -> tuple[httpx.Response, bytes]:
+        op_timeout: Any,
+    ) -> tuple[Any, bytes]:
         client = self.client
         request = client.build_request(
             method, url, json=json_body, headers=headers, timeout=op_timeout
         )
         response = await client.send(request, stream=True)
         try:
-            body = await _read_body(response, self.max_response_bytes)
+            body = await read_body(response, self.max_response_bytes)
         finally:
             # A body abandoned before its end closes the connection instead of
             # returning it to the pool; after a complete read this does nothing.
@@ -564,7 +372,7 @@ class Transport:
         decode: Callable[[bytes], Any],
         headers: dict[str, str] | None,
         json_body: Any,
-        op_timeout: httpx.Timeout | Any,
+        op_timeout: Any,
         deadline_s: float,
         pause_cap_s: float,
         attempt: int,
@@ -583,7 +391,7 @@ class Transport:
         )
         sent_at = time.perf_counter() if log else 0.0
         try:
-            if _asyncio_timeout is not None and sniffio.current_async_library() == "asyncio":
+            if _asyncio_timeout is not None and _on_asyncio():
                 async with _asyncio_timeout(deadline_s):
                     response, body = await self._exchange(
                         method, url, headers, json_body, op_timeout
@@ -593,12 +401,12 @@ class Transport:
                     response, body = await self._exchange(
                         method, url, headers, json_body, op_timeout
                     )
-        except httpx.TimeoutException as exc:
+        except self._timeout_error as exc:
             if log:
                 self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
             raise APITimeoutError(
                 f"{method} {url} timed out ({type(exc).__name__})",
-                request_sent=not isinstance(exc, _NOT_SENT),
+                request_sent=not isinstance(exc, self._not_sent),
             ) from exc
         except TimeoutError as exc:
             if log:
@@ -607,7 +415,7 @@ class Transport:
                 f"{method} {url} did not finish within {deadline_s:g} s (timeout_ms bounds "
                 "each attempt as a whole, from connect to the last byte)"
             ) from exc
-        except httpx.LocalProtocolError:
+        except self._local_protocol_error:
             if log:
                 self._log_attempt(method, path, "LocalProtocolError", sent_at, attempt, None)
             # h11's message quotes the offending header, which may be the Authorization
@@ -618,12 +426,34 @@ class Transport:
                 request_sent=False,
                 retryable=False,
             ) from None
-        except httpx.TransportError as exc:
+        except self._transport_error as exc:
             if log:
                 self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
             raise APIConnectionError(
                 f"{method} {url} got no answer: {type(exc).__name__}: {_reason(exc)}",
-                request_sent=not isinstance(exc, _NOT_SENT),
+                request_sent=not isinstance(exc, self._not_sent),
+            ) from exc
+        except self._status_error as exc:
+            # Raised by an event hook of the user's client (``raise_for_status``): the
+            # answer came, but its body was never read.
+            if log:
+                self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
+            answer = cast(Any, exc).response
+            raise SDKError(
+                f"{method} {url}: the http_client's event hook refused the "
+                f"{answer.status_code} answer ({type(exc).__name__})",
+                status_code=answer.status_code,
+                headers=answer.headers,
+                body=b"",
+            ) from None
+        except self._http_error as exc:
+            # Anything else the library raises (a user's client following redirects
+            # past its limit, say): the call got no usable answer, and would not on retry.
+            if log:
+                self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
+            raise APIConnectionError(
+                f"{method} {url} got no usable answer: {type(exc).__name__}: {_reason(exc)}",
+                retryable=False,
             ) from exc
         except SDKError:
             # An answer too large, or in an encoding not asked for.
@@ -651,7 +481,7 @@ class Transport:
             try:
                 result = decode(body)
             except AnswerMismatch as exc:
-                await _discard_connection(response)
+                discard_connection(response)
                 raise SDKError(
                     str(exc), status_code=status, headers=response.headers, body=body
                 ) from None
