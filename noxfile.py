@@ -2,26 +2,29 @@
 
 ``nox`` runs all of them but ``bench`` (the README's test command); ``nox -s bench`` runs
 the benchmarks. Virtualenvs are made with uv for speed.
+
+The test suite runs on the newest versions that resolve (``tests``, on each Python), on
+the lowest versions the package's metadata allows (``tests_lowest``: lowest-direct
+resolution of the package and its extras), and its core and sync tests once more on the
+legacy httpx engine (inside the 3.12 ``tests`` session). Development tools come from the
+``[dependency-groups]`` of pyproject.toml, never from the package's extras.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "codegen", "typecheck", "tests", "docs"]
+nox.options.sessions = ["lint", "codegen", "typecheck", "tests", "tests_lowest", "docs"]
 nox.options.error_on_missing_interpreters = True
 
-PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-# Test- and benchmark-only packages: Clerk's official SDK is what we compare against and
-# what proves the fake server speaks Clerk's API. It is never a dependency of ours.
-OFFICIAL_SDK = "clerk-backend-api==7.0.0"
+PYTHONS = ["3.11", "3.12", "3.13"]
 
 # pyenv installs interpreters without putting `python3.X` on PATH unless selected; add
 # them so every version above is found (a no-op on machines without pyenv).
@@ -31,14 +34,10 @@ if _pyenv.is_dir():
     os.environ["PATH"] = os.pathsep.join([*_bins, os.environ.get("PATH", "")])
 
 
-def _install_dev(session: nox.Session) -> None:
-    session.install("-e", ".[dev]", OFFICIAL_SDK)
-
-
-def _dev_requirement(name: str) -> str:
-    """The dev extra's requirement for ``name``: one pin for every session that needs it."""
-    dev = nox.project.load_toml("pyproject.toml")["project"]["optional-dependencies"]["dev"]
-    return next(req for req in dev if re.match(rf"{re.escape(name)}\b(?![-_.])", req))
+def _install(session: nox.Session, *groups: str) -> None:
+    """The package with every extra, and the named dependency groups, in one resolution."""
+    args = [arg for group in groups for arg in ("--group", group)]
+    session.install("-e", ".[all]", *args)
 
 
 def _ensure_redis_server(session: nox.Session) -> None:
@@ -71,8 +70,14 @@ def _ensure_redis_server(session: nox.Session) -> None:
 # The per-module coverage bar is checked on one Python; measuring on every one would only
 # make the suite slower (coverage costs about a third more time).
 COVERAGE_PYTHON = "3.11"
-# The Python whose session also runs the core and sync tests with the fast paths off.
+# The Python whose session also runs the core and sync tests with the fast paths off, and
+# on the legacy engine.
 NO_FAST_PATHS_PYTHON = "3.12"
+# The oldest Python runs the oldest versions: those are the ones old interpreters pin.
+LOWEST_PYTHON = "3.11"
+# uv itself, for what nox's session.install does not do (a lowest-direct resolution):
+# the README's command installs it for the interpreter that runs nox.
+UV = (sys.executable, "-m", "uv")
 
 # pytest-xdist. `worksteal` lets an idle worker take queued tests from a busy one, so a
 # few long tests do not leave the other cores idle at the end. (Not `loadgroup` or
@@ -115,24 +120,30 @@ def _bytecode_cache(session: nox.Session) -> dict[str, str | None]:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite on one Python, on both asyncio and trio, on all cores.
+    """The test suite on one Python, newest dependencies, asyncio and trio, all cores.
 
     On COVERAGE_PYTHON it runs under `coverage run` (not pytest-cov: our pytest plugin,
     the `fake_clerk` fixture, imports the package before pytest-cov would start
     measuring), xdist workers and other subprocesses included (coverage's
-    patch = subprocess), and every module must reach the bar.
+    patch = subprocess), and every module must reach the bar. On NO_FAST_PATHS_PYTHON,
+    the same venv then runs the core and sync tests twice more: with the fast paths off,
+    and on the legacy httpx engine.
     """
-    _install_dev(session)
+    _install(session, "test", "official")
     _ensure_redis_server(session)
     env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
     if session.python != COVERAGE_PYTHON:
         session.run("pytest", *XDIST, *session.posargs, env=env)
         if session.python == NO_FAST_PATHS_PYTHON and not session.posargs:
             # The fast paths off (the switch in docs/explanation/architecture.md): the
-            # same behaviour on stock httpcore, cattrs and anyio, for the tests of the
-            # core and the sync facade, which are where those paths run.
+            # same behaviour on stock cattrs, json and anyio, for the tests of the core
+            # and the sync facade, which are where those paths run.
             no_fast_paths = {**env, "CLERK_SESSIONS_NO_FAST_PATHS": "1"}
-            session.run("pytest", *XDIST, "tests/core", "tests/sync", env=no_fast_paths)
+            session.run("pytest", *XDIST, *CORE_AND_SYNC, env=no_fast_paths)
+            # The legacy engine: every client those tests build is an httpx.AsyncClient
+            # (tests/_engine.py), so the SDK is shown to behave the same on it.
+            legacy = {**env, "CLERK_SESSIONS_TEST_ENGINE": "httpx"}
+            session.run("pytest", *XDIST, *CORE_AND_SYNC, env=legacy)
         return
     env["COVERAGE_FILE"] = f".coverage.{session.python}"
     session.run("coverage", "erase", env=env)
@@ -144,10 +155,54 @@ def tests(session: nox.Session) -> None:
     session.run("python", "scripts/check_coverage.py", report)
 
 
+# The tests of the core and of the sync facade: where the fast paths and the engine run.
+CORE_AND_SYNC = ("tests/core", "tests/sync")
+# Tests that need Clerk's official SDK, which cannot be installed beside the lowest
+# versions our metadata allows (it needs httpx>=0.28.1, our httpx extra allows 0.27):
+# the conformance of the fake to it, and the benchmarks, which compare against it. They
+# run in every `tests` session.
+NEEDS_OFFICIAL_SDK = ("tests/fake/test_official_sdk.py", "tests/bench")
+
+
+@nox.session(python=LOWEST_PYTHON)
+def tests_lowest(session: nox.Session) -> None:
+    """The test suite on the lowest versions pyproject.toml allows.
+
+    uv resolves the package with every extra at ``lowest-direct`` (each of our own
+    requirements at its lowest version, what they need at the newest that fits), the
+    test tools are installed within those pins, and a check proves the pins held.
+    """
+    pins = Path(session.create_tmp(), "lowest.txt")
+    session.run(
+        *UV,
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "all",
+        "--resolution",
+        "lowest-direct",
+        "--python-version",
+        str(session.python),
+        "--quiet",
+        "--output-file",
+        str(pins),
+        external=True,
+    )
+    session.install("-r", str(pins))
+    session.install("--no-deps", "-e", ".")
+    session.install("--group", "test", "--constraint", str(pins))
+    session.run("python", "scripts/check_pins.py", str(pins))
+    _ensure_redis_server(session)
+    env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
+    ignored = [f"--ignore={path}" for path in NEEDS_OFFICIAL_SDK]
+    session.run("pytest", *XDIST, *ignored, *session.posargs, env=env)
+
+
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install(_dev_requirement("ruff"))
+    session.install("--group", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -155,7 +210,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright on the package and on the typing test of the public API."""
-    _install_dev(session)
+    _install(session, "typecheck")
     session.run("mypy", "clerk_sessions", "tests/typing")
     session.run("pyright", "clerk_sessions", "tests/typing")
 
@@ -163,7 +218,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def codegen(session: nox.Session) -> None:
     """The generated code is fresh: the sync facade and the session decoders."""
-    _install_dev(session)
+    _install(session, "lint")  # ruff formats what the generators write
     session.run("python", "scripts/gen_sync.py", "--check")
     session.run("python", "scripts/gen_decoders.py", "--check")
 
@@ -171,7 +226,7 @@ def codegen(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """The documentation site builds with --strict."""
-    _install_dev(session)  # the dev extra carries the docs tools
+    _install(session, "docs")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", ".nox/site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
@@ -179,8 +234,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """The benchmarks against raw httpx and the official SDK (not part of `nox`)."""
-    _install_dev(session)
+    """The benchmarks against raw httpx2, raw httpx and the official SDK (not part of `nox`)."""
+    _install(session, "test", "official")
     _ensure_redis_server(session)
-    session.install("matplotlib", "uvloop")
+    session.install("uvloop")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -48,6 +48,7 @@ import inspect
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -407,12 +408,15 @@ def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
 
 
 def pinned_ruff() -> str:
-    """The ruff version the dev extra pins (``"ruff==X",`` in pyproject.toml)."""
-    text = PYPROJECT.read_text(encoding="utf-8")
-    match = re.search(r'^\s*"ruff==([^"]+)",?\s*$', text, re.MULTILINE)
-    if match is None:
-        raise SystemExit("pyproject.toml's dev extra must pin ruff (ruff==X)")
-    return match.group(1)
+    """The ruff version pyproject.toml's ``lint`` dependency group pins (``ruff==X``)."""
+    groups = tomllib.loads(PYPROJECT.read_text(encoding="utf-8")).get("dependency-groups", {})
+    for requirement in groups.get("lint", []):
+        match = (
+            re.fullmatch(r"ruff==([^;\s]+)", requirement) if isinstance(requirement, str) else None
+        )
+        if match is not None:
+            return match.group(1)
+    raise SystemExit("pyproject.toml's lint dependency group must pin ruff (ruff==X)")
 
 
 def check_ruff() -> None:
@@ -424,7 +428,7 @@ def check_ruff() -> None:
     pinned = pinned_ruff()
     if found != pinned:
         raise SystemExit(
-            f"gen_sync formats with ruff {pinned} (pinned in pyproject.toml's dev extra), "
+            f"gen_sync formats with ruff {pinned} (pinned in pyproject.toml's lint group), "
             f"but this environment has {found}: pip install ruff=={pinned}"
         )
 
