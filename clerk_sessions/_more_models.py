@@ -210,8 +210,9 @@ class RawResponse(Generic[T]):
     ``httpx2.Headers``, or ``httpx.Headers`` on a user's httpx client), ``content`` (the
     body, bytes) and ``clerk_trace_id`` (Clerk's id of the request, from its
     ``X-Clerk-Trace-Id`` header; None when the answer has none). ``parse()`` returns
-    exactly what the plain call returns. The body is decoded before the call returns, so a raw call raises exactly
-    what the plain call would (`ResponseValidationError` included).
+    exactly what the plain call returns. The body is decoded before the call returns, so
+    a raw call raises exactly what the plain call would (`ResponseValidationError`
+    included).
     """
 
     __module__ = _MODULE

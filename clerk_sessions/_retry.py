@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timezone
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from clerk_sessions._config import RetryConfig
@@ -58,7 +58,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return max(0.0, when.timestamp() - now)
     if not math.isfinite(seconds) or seconds < 0:
         return None

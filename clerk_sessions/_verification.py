@@ -26,13 +26,12 @@ is the public face of this module.
 from __future__ import annotations
 
 import base64
-import enum
 import json
 import logging
 import re
-import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -47,22 +46,11 @@ __all__ = [
     "MAX_TOKEN_LENGTH",
     "UNAVAILABLE_REASONS",
     "Reason",
-    "StrEnum",
     "TokenVerifier",
     "extract_token",
     "load_pem",
     "verify_token",
 ]
-
-if sys.version_info >= (3, 11):
-    from enum import StrEnum
-else:  # pragma: no cover - Python 3.10, where the suite runs it too
-
-    class StrEnum(str, enum.Enum):
-        """``enum.StrEnum`` before Python 3.11: members are strings, ``str()`` is the value."""
-
-        def __str__(self) -> str:
-            return str.__str__(self)
 
 
 class Reason(StrEnum):

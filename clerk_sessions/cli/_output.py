@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -48,7 +48,7 @@ def _utc(ms_or_s: int | None, *, seconds: bool = False) -> str:
     if ms_or_s is None:
         return ""
     value = ms_or_s if seconds else ms_or_s / 1000
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _status(status: str) -> Text:

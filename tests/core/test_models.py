@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -43,9 +43,9 @@ def test_models_are_frozen() -> None:
 def test_timestamps_stay_integers_with_utc_datetime_properties() -> None:
     session = decode(session_json(expire_at=1_700_000_000_123))
     assert session.expire_at == 1_700_000_000_123
-    assert session.expire_at_dt == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=timezone.utc)
+    assert session.expire_at_dt == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
     for name in ("last_active_at", "abandon_at", "updated_at", "created_at"):
-        assert getattr(session, f"{name}_dt").tzinfo is timezone.utc
+        assert getattr(session, f"{name}_dt").tzinfo is UTC
 
 
 def test_unknown_fields_are_ignored() -> None:

@@ -30,7 +30,7 @@ from clerk_sessions import (
 
 if TYPE_CHECKING:
     # typing.assert_type is 3.11+; the type checkers bundle typing_extensions' stubs.
-    from typing_extensions import assert_type
+    from typing import assert_type
 
     async def async_client() -> None:
         retry = RetryConfig("backoff", BackoffStrategy(500, 8_000, 2.0, 60_000), True)

@@ -7,7 +7,7 @@ it replaces decode to the same organization fields.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -151,10 +151,10 @@ def test_unknown_version_decodes_as_v1() -> None:
 
 def test_timestamps_have_utc_datetimes() -> None:
     claims = claims_from_payload(payload())
-    assert claims.expires_at_dt == datetime.fromtimestamp(claims.expires_at, tz=timezone.utc)
+    assert claims.expires_at_dt == datetime.fromtimestamp(claims.expires_at, tz=UTC)
     assert claims.issued_at_dt is not None
-    assert claims.issued_at_dt.tzinfo is timezone.utc
-    assert claims.not_before_dt == datetime.fromtimestamp(FROZEN_NOW - 10, tz=timezone.utc)
+    assert claims.issued_at_dt.tzinfo is UTC
+    assert claims.not_before_dt == datetime.fromtimestamp(FROZEN_NOW - 10, tz=UTC)
     assert claims_from_payload(payload(iat=None)).issued_at_dt is None
 
 
