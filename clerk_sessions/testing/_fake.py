@@ -333,7 +333,12 @@ class FakeClerk:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        # A failure in the block must not be hidden by one about deliveries it cut short.
+        with contextlib.suppress(TimeoutError):
+            self.close()
 
     def _session_event(self, event_type: str, session: StoredSession) -> None:
         # Called under the state's lock, so events are queued in the order of the changes.
