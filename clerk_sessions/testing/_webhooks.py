@@ -25,14 +25,16 @@ import secrets
 import threading
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 import attrs
-import httpx2
 
 from clerk_sessions.webhooks import sign_webhook
+
+if TYPE_CHECKING:
+    import httpx2
 
 #: Svix's schedule squeezed for tests: four attempts within about 1.3 s.
 DEFAULT_RETRY_DELAYS = (0.05, 0.25, 1.0)
@@ -223,6 +225,9 @@ class WebhookSender:
     # ---------------------------------------------------------------- the sender's loop
 
     async def _main(self, run: _Run) -> None:
+        # Imported here: a fake that sends no webhooks needs no HTTP client.
+        import httpx2
+
         client = httpx2.AsyncClient(timeout=_TIMEOUT_S)
         async with client:
             workers = [asyncio.create_task(self._work(run, queue, client)) for queue in run.queues]
