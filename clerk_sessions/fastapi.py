@@ -225,7 +225,8 @@ class ClerkWebhook:
     verifies them with `clerk_sessions.webhooks.verify_webhook`. A bad delivery (forged,
     replayed, unsigned, over 1 MiB, not a Clerk event) raises `HTTPException` 400 whose
     detail is the failure's reason (``missing_headers``, ``timestamp``, ``signature``,
-    ``payload``), never a 500; a body over the limit is refused before it is read. No
+    ``payload``), never a 500; a body over the limit is refused before it is read (the
+    endpoint finds the payload in ``event.raw``, not in ``request.body()``). No
     secret configured at all raises `ConfigurationError`: that is the server's fault, and
     a 5XX makes Clerk try the delivery again later.
 
