@@ -18,6 +18,7 @@ Hierarchy::
     │   └── APITimeoutError
     ├── ResponseValidationError       a 2XX body that breaks the schema
     ├── TokenVerificationError        networkless verification failed (``reason``)
+    ├── WebhookVerificationError      a webhook delivery failed verification (``reason``)
     ├── AsyncContextError             the sync Clerk was called on an event loop thread
     └── ClientClosedError             the sync Clerk was used after close()
 
@@ -58,6 +59,7 @@ __all__ = [
     "ServerError",
     "TokenVerificationError",
     "UnprocessableEntityError",
+    "WebhookVerificationError",
 ]
 
 # How much of an unexpected body goes into a message; the full bytes stay on `.body`.
@@ -271,6 +273,21 @@ class AnswerMismatch(Exception):
 class TokenVerificationError(ClerkSessionsError):
     """Networkless verification of a session token failed; ``reason`` says why as a code
     (``token_expired``, ``invalid_signature`` ...)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {message}")
+
+
+class WebhookVerificationError(ClerkSessionsError):
+    """A webhook delivery failed verification; ``reason`` says why as a code.
+
+    ``missing_headers`` (no ``svix-*`` or ``webhook-*`` id, timestamp and signature),
+    ``timestamp`` (unreadable, or outside the tolerance window: a replay or a skewed
+    clock), ``signature`` (no signature matches the body and the secret), ``payload``
+    (over the size limit, or signed but not a Clerk event). The message names neither
+    the secret nor any signature.
+    """
 
     def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason

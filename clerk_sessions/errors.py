@@ -20,6 +20,7 @@ from clerk_sessions._errors import (
     ServerError,
     TokenVerificationError,
     UnprocessableEntityError,
+    WebhookVerificationError,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "ServerError",
     "TokenVerificationError",
     "UnprocessableEntityError",
+    "WebhookVerificationError",
 ]

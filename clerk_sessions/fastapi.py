@@ -22,24 +22,29 @@ inside an endpoint; the `HTTPException` it raises becomes the 401 answer.
 # No `from __future__ import annotations`: FastAPI reads the dependencies' signatures at
 # run time, and cannot resolve string annotations of a callable instance's `__call__`.
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 
 from clerk_sessions import AsyncClerk
+from clerk_sessions.errors import WebhookVerificationError
 from clerk_sessions.models import RequestState, SessionClaims
 from clerk_sessions.verification import UNAVAILABLE_REASONS, Reason
+from clerk_sessions.webhooks import MAX_WEBHOOK_BYTES, WebhookEvent, verify_webhook
 
 __all__ = [
     "AUTH_STATE_ATTRIBUTE",
     "STATE_ATTRIBUTE",
     "ClerkAuth",
+    "ClerkWebhook",
     "OptionalClerkAuth",
     "clerk_lifespan",
+    "clerk_webhook",
     "get_clerk",
     "optional_session",
     "require_session",
@@ -205,3 +210,68 @@ class OptionalClerkAuth(_Authenticator):
 require_session = ClerkAuth()
 #: ``Depends(optional_session)``: `OptionalClerkAuth` with the defaults.
 optional_session = OptionalClerkAuth()
+
+
+# ---------------------------------------------------------------------- webhooks
+# Session events (extra ``webhooks``): a dependency that verifies Clerk's deliveries.
+
+_logger = logging.getLogger("clerk_sessions")
+
+
+class ClerkWebhook:
+    """A dependency that returns the verified `WebhookEvent` of a delivery, or answers 400.
+
+    ``Depends(ClerkWebhook(...))`` reads the request's body and ``svix-*`` headers and
+    verifies them with `clerk_sessions.webhooks.verify_webhook`. A bad delivery (forged,
+    replayed, unsigned, over 1 MiB, not a Clerk event) raises `HTTPException` 400 whose
+    detail is the failure's reason (``missing_headers``, ``timestamp``, ``signature``,
+    ``payload``), never a 500; a body over the limit is refused before it is read (the
+    endpoint finds the payload in ``event.raw``, not in ``request.body()``). No
+    secret configured at all raises `ConfigurationError`: that is the server's fault, and
+    a 5XX makes Clerk try the delivery again later.
+
+    :param secret: the endpoint's signing secret (``whsec_...``); default
+        ``$CLERK_WEBHOOK_SIGNING_SECRET``, read at each delivery.
+    :param tolerance_s: how far a delivery's timestamp may be from now, either way.
+    """
+
+    def __init__(self, *, secret: str | None = None, tolerance_s: float = 300) -> None:
+        self._secret = secret
+        self.tolerance_s = tolerance_s
+
+    def __repr__(self) -> str:
+        source = "$CLERK_WEBHOOK_SIGNING_SECRET" if self._secret is None else "given"
+        return f"ClerkWebhook(secret={source}, tolerance_s={self.tolerance_s!r})"
+
+    async def __call__(self, request: Request) -> WebhookEvent:
+        body = await _capped_body(request)
+        try:
+            return verify_webhook(
+                body, request.headers, secret=self._secret, tolerance_s=self.tolerance_s
+            )
+        except WebhookVerificationError as exc:
+            # The answer says only the reason; the operator's log says what was wrong.
+            _logger.info("refused a webhook delivery: %s", exc)
+            raise HTTPException(400, detail=exc.reason) from None
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The body, read no further than one byte past the limit (which is then refused)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        _logger.info("refused a webhook delivery: payload: %s bytes, over 1 MiB", declared)
+        raise HTTPException(400, detail="payload")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_WEBHOOK_BYTES:
+                break
+    except ClientDisconnect:
+        raise HTTPException(400, detail="payload") from None
+    return bytes(body)
+
+
+#: ``Depends(clerk_webhook)``: `ClerkWebhook` with the defaults (the secret from
+#: ``$CLERK_WEBHOOK_SIGNING_SECRET``).
+clerk_webhook = ClerkWebhook()

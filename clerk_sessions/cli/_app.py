@@ -541,6 +541,18 @@ def verify_token_command(
     help="The one key the fake accepts. Default: a new sk_test_... (CLERK_SECRET_KEY is "
     "deliberately not read here: the fake must never print your real key).",
 )
+@click.option(
+    "--webhook-url",
+    metavar="URL",
+    help="POST each session event (session.created, .revoked, .ended, .removed) to this "
+    "URL, signed as Clerk signs it; the signing secret is printed. Needs the webhooks extra.",
+)
+@click.option(
+    "--webhook-secret",
+    metavar="WHSEC",
+    help="The signing secret of those events. Default: a new whsec_... (pass one to keep it "
+    "across restarts; CLERK_WEBHOOK_SIGNING_SECRET is deliberately not read here).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not log each request on stderr.")
 @output_options
 @click.pass_obj
@@ -552,12 +564,15 @@ def mock_command(
     seed_users: int,
     sessions_per_user: int,
     mock_key: str | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
     quiet: bool,
 ) -> int:
     """Serve a fake Clerk Backend API locally until Ctrl-C.
 
     In-memory sessions API and /jwks, faithful to Clerk's OpenAPI spec. Prints the
-    URL and key to export for your app. Ctrl-C exits 130; SIGTERM exits 0.
+    URL and key to export for your app. With --webhook-url, session events go to your
+    app's webhook endpoint, with no tunnel. Ctrl-C exits 130; SIGTERM exits 0.
     """
     from clerk_sessions.cli._mock import serve
 
@@ -569,6 +584,8 @@ def mock_command(
         seed_users=seed_users,
         sessions_per_user=sessions_per_user,
         secret_key=mock_key,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
         log_requests=not quiet,
     )
 

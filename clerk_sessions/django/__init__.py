@@ -17,7 +17,8 @@ origins accepted in ``azp``), ``CLERK_JWT_KEY`` (optional PEM public key)::
 
 `ClerkMiddleware` sets ``request.clerk_session`` (`SessionClaims` or None) and
 ``request.clerk_auth`` (the `RequestState`); `require_session` answers 401 for signed-out
-callers; `get_client` is the process-wide sync `Clerk`.
+callers; `get_client` is the process-wide sync `Clerk`. `webhook_view` makes a view the
+endpoint of Clerk's webhooks (session events; setting ``CLERK_WEBHOOK_SIGNING_SECRET``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from clerk_sessions.django._client import get_client
 from clerk_sessions.django.conf import ClerkSettings, clerk_settings
 from clerk_sessions.django.decorators import require_session
 from clerk_sessions.django.middleware import ClerkMiddleware, authenticate
+from clerk_sessions.django.webhooks import webhook_view
 
 __all__ = [
     "ClerkMiddleware",
@@ -34,4 +36,5 @@ __all__ = [
     "clerk_settings",
     "get_client",
     "require_session",
+    "webhook_view",
 ]

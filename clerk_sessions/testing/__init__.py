@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         spec_with_known_deviations,
         take_response_violations,
     )
+    from ._webhooks import WebhookDelivery
 
 __all__ = [
     "ENV_VAR",
@@ -46,6 +47,7 @@ __all__ = [
     "Quota",
     "RequestRecord",
     "ResponseViolation",
+    "WebhookDelivery",
     "response_violations",
     "spec_with_known_deviations",
     "take_response_violations",
@@ -65,6 +67,7 @@ _HOMES = {
     "response_violations": "._validation",
     "spec_with_known_deviations": "._validation",
     "take_response_violations": "._validation",
+    "WebhookDelivery": "._webhooks",
 }
 
 

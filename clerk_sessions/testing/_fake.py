@@ -13,9 +13,11 @@ secret key (``/jwks`` excluded) in a sliding window; 429s are not counted.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -24,9 +26,16 @@ from starlette.types import ASGIApp
 from ._asgi import FakeApp
 from ._faults import FaultConfig, Quota
 from ._records import RequestRecord
-from ._state import FakeState, random_base62
+from ._state import FakeState, StoredSession, random_base62
 from ._tokens import TokenMinter
 from ._validation import ResponseValidator, resolve_validation_source
+from ._webhooks import (
+    DEFAULT_RETRY_DELAYS,
+    OutgoingEvent,
+    WebhookDelivery,
+    WebhookSender,
+    new_webhook_secret,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -50,6 +59,13 @@ class FakeClerk:
     attempt log :attr:`requests`; talk to it in-process with :meth:`async_client`,
     :meth:`client` or :meth:`transport`, or on a loopback port with :meth:`serve`.
 
+    With a ``webhook_url``, every session change Clerk announces (``session.created``,
+    ``session.revoked``, ``session.ended``, ``session.removed``; through the API or by
+    seeding) is POSTed there as Clerk would send it, signed with :attr:`webhook_secret`,
+    from a background thread; :attr:`webhook_deliveries` lists every attempt and
+    :meth:`wait_for_webhooks` waits for them. :meth:`close` (or leaving a ``with``
+    block) stops that thread.
+
     Args:
         secret_key: the one secret key accepted (``sk_test_<random>`` when None).
         clock: unix time in seconds, for every timestamp, token and quota window.
@@ -62,6 +78,11 @@ class FakeClerk:
             follow that environment variable when it is set.
         issuer: the ``iss`` of minted tokens.
         authorized_party: the ``azp`` of minted tokens.
+        webhook_url: where to POST session events (None: nowhere). Needs the
+            ``webhooks`` extra.
+        webhook_secret: their signing secret (``whsec_<random>`` when None).
+        webhook_retry_delays: seconds before each retry of a delivery that got a non-2XX
+            answer or none; one attempt more than there are delays.
     """
 
     def __init__(
@@ -75,8 +96,17 @@ class FakeClerk:
         validate_responses: bool | str | os.PathLike[str] | None = None,
         issuer: str = "https://clerk.fake.test",
         authorized_party: str = "http://localhost:3000",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        webhook_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self.secret_key = secret_key or "sk_test_" + random_base62(40)
+        self.webhook_url = webhook_url
+        """Where session events are POSTed (None: nowhere)."""
+        self.webhook_secret = webhook_secret or new_webhook_secret()
+        """The events' signing secret: the receiver's ``CLERK_WEBHOOK_SIGNING_SECRET``."""
+        self.instance_id = "ins_" + random_base62(27)
+        """The ``instance_id`` of the events."""
         self.clock: Callable[[], float] = clock or time.time
         self.seed = seed
         self.faults = faults
@@ -103,6 +133,15 @@ class FakeClerk:
         )
         self.app: ASGIApp = self._app
         """The ASGI application (a plain ASGI 3 callable; mount it anywhere)."""
+        self._webhooks: WebhookSender | None = None
+        if webhook_url is not None:
+            self._webhooks = WebhookSender(
+                webhook_url,
+                self.webhook_secret,
+                retry_delays=webhook_retry_delays,
+                clock=self.clock,
+            )
+            self._state.on_session_event = self._session_event
 
     # ------------------------------------------------------------------ seeding state
 
@@ -174,11 +213,14 @@ class FakeClerk:
     def reset(self) -> None:
         """Forget all state, the attempt log, quota windows and counters; restart seeds.
 
-        The secret key and the signing key stay.
+        The secret key and the signing key stay. The webhook delivery log is emptied too
+        (attempts still in flight are recorded when they end).
         """
         with self._state.lock:
             self._state.reset()
             self._app.reset()
+            if self._webhooks is not None:
+                self._webhooks.forget_deliveries()
 
     # ------------------------------------------------------------------ inspection
 
@@ -253,6 +295,77 @@ class FakeClerk:
             session = self._state.settled(session_id)
             tpl = self._state.templates[template] if template is not None else None
             return self._tokens.mint(session, tpl, expires_in_seconds, extra_claims)
+
+    # ------------------------------------------------------------------ webhooks
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every attempt to deliver a session event, in the order the attempts ended."""
+        return [] if self._webhooks is None else self._webhooks.deliveries
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> None:
+        """Block until every session event so far was delivered or given up on.
+
+        Raises `TimeoutError` when some are still pending after ``timeout`` seconds. In
+        async code use :meth:`wait_for_webhooks_async`: a receiver served by the same
+        event loop could not answer while this blocks it.
+        """
+        if self._webhooks is not None:
+            self._webhooks.wait(timeout)
+
+    async def wait_for_webhooks_async(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """:meth:`wait_for_webhooks` without blocking the event loop (asyncio or trio)."""
+        if self._webhooks is not None:
+            await self._webhooks.wait_async(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait up to ``timeout`` seconds for pending webhook deliveries, then stop their
+        thread. The fake stays usable: a later event starts the thread again."""
+        if self._webhooks is not None:
+            self._webhooks.close(timeout)
+
+    def __enter__(self) -> FakeClerk:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+            return
+        # A failure in the block must not be hidden by one about deliveries it cut short.
+        with contextlib.suppress(TimeoutError):
+            self.close()
+
+    def _session_event(self, event_type: str, session: StoredSession) -> None:
+        # Called under the state's lock, so events are queued in the order of the changes.
+        assert self._webhooks is not None
+        request = self._state.current_request
+        http_request = {"client_ip": "", "user_agent": ""}
+        if request is not None:
+            http_request = {
+                "client_ip": "127.0.0.1",
+                "user_agent": request.headers.get("user-agent", ""),
+            }
+        payload = {
+            "data": session.to_json(),
+            "object": "event",
+            "type": event_type,
+            "timestamp": self._state.now_ms(),
+            "instance_id": self.instance_id,
+            "event_attributes": {"http_request": http_request},
+        }
+        self._webhooks.submit(
+            OutgoingEvent(
+                event_id="msg_" + random_base62(27),
+                type=event_type,
+                session_id=session.id,
+                body=json.dumps(payload, separators=(",", ":")).encode(),
+            )
+        )
 
     # ------------------------------------------------------------------ ways to talk to it
 

@@ -306,8 +306,7 @@ def _revoke(call: Call) -> Answer:
     session = call.session()
     if session.status not in TOKEN_STATUSES:
         return Answer(200, session.to_json())
-    session.status = "revoked"
-    session.updated_at = call.now
+    call.state.transition(session, "revoked", call.now)
     return Answer(200, session.to_json(), state_changed=True)
 
 
@@ -469,6 +468,10 @@ def respond(
         )
     try:
         with state.lock:
-            return handler(Call(state, tokens, record, params, state.now_ms()))
+            state.current_request = record
+            try:
+                return handler(Call(state, tokens, record, params, state.now_ms()))
+            finally:
+                state.current_request = None
     except Problem as problem:
         return problem.answer

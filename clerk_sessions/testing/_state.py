@@ -17,6 +17,8 @@ import attrs
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._records import RequestRecord
+
 # Statuses the spec allows for a stored session, and those the list filter accepts.
 SESSION_STATUSES = (
     *("active", "revoked", "ended", "expired", "removed", "abandoned", "replaced", "pending"),
@@ -25,6 +27,12 @@ QUERY_STATUSES = frozenset(SESSION_STATUSES) - {"pending"}
 #: Statuses for which Clerk mints tokens and allows revoking.
 TOKEN_STATUSES = frozenset(("active", "pending"))
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: The statuses whose arrival Clerk announces with a webhook event, and its type.
+STATUS_EVENTS = {
+    "revoked": "session.revoked",
+    "ended": "session.ended",
+    "removed": "session.removed",
+}
 _DAY_MS = 86_400_000
 
 
@@ -125,6 +133,12 @@ class FakeState:
         self.templates: dict[str, Template] = {}
         self._ids = random.Random(seed)
         self._seq = 0
+        #: Called (under the lock) with an event type and the session, on each change
+        #: Clerk sends a webhook for: ``session.created`` and the `STATUS_EVENTS`.
+        self.on_session_event: Callable[[str, StoredSession], None] | None = None
+        #: The API request whose handler is running (set by the routes), for the
+        #: ``event_attributes`` of the events it causes; None while seeding.
+        self.current_request: RequestRecord | None = None
 
     def now_ms(self) -> int:
         """The clock in unix milliseconds, the unit of every stored timestamp."""
@@ -195,6 +209,7 @@ class FakeState:
                 seq=self._seq,
             )
             self.sessions[session_id] = session
+            self._announce("session.created", session)
             return session
 
     def _activity(self) -> dict[str, Any]:
@@ -223,9 +238,21 @@ class FakeState:
             raise ValueError(f"unknown session status {status!r}")
         with self.lock:
             session = self.sessions[session_id]
-            session.status = status
-            session.updated_at = self.now_ms()
+            self.transition(session, status, self.now_ms())
             return session
+
+    def transition(self, session: StoredSession, status: str, now_ms: int) -> None:
+        """Move ``session`` to ``status`` as of ``now_ms``, announcing the change."""
+        with self.lock:
+            changed = session.status != status
+            session.status = status
+            session.updated_at = now_ms
+            if changed and status in STATUS_EVENTS:
+                self._announce(STATUS_EVENTS[status], session)
+
+    def _announce(self, event_type: str, session: StoredSession) -> None:
+        if self.on_session_event is not None:
+            self.on_session_event(event_type, session)
 
     def settled(self, session_id: str) -> StoredSession:
         """A stored session with expiry applied (``KeyError`` if unknown)."""

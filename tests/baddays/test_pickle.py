@@ -56,6 +56,7 @@ SAMPLES: dict[type[BaseException], BaseException] = {
         ["expected int @ $.created_at"], body=b"{}", status_code=201
     ),
     errors.TokenVerificationError: errors.TokenVerificationError("expired", reason="token_expired"),
+    errors.WebhookVerificationError: errors.WebhookVerificationError("too old", reason="timestamp"),
     errors.AsyncContextError: errors.AsyncContextError("on a loop"),
     errors.ClientClosedError: errors.ClientClosedError("closed"),
     jobs.JobStoreError: jobs.JobStoreError("the store is gone"),

@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 import clerk_sessions
-from clerk_sessions import AsyncClerk, Clerk, errors, models
+from clerk_sessions import AsyncClerk, Clerk, errors, models, webhooks
 from clerk_sessions._resources.sessions import AsyncSessions, SessionIterator
 from clerk_sessions._sync import Sessions
 
@@ -40,6 +40,7 @@ PUBLIC = sorted(
         *_exported(clerk_sessions),
         *_exported(models),
         *_exported(errors),
+        *_exported(webhooks),
         *(name for cls in _CLASSES_WITH_PUBLIC_METHODS for name in _members(cls)),
         *(name for cls in _MODEL_CLASSES for name in _members(cls)),
     }

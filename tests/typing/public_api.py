@@ -263,3 +263,20 @@ if TYPE_CHECKING:
             pass
         RedisRateLimit("redis://h/0", 1000, 10, key=5)  # type: ignore[arg-type]
         AsyncClerk(rate_limit=quota.share)  # type: ignore[arg-type]
+
+    def session_events(body: bytes, headers: httpx.Headers) -> None:
+        from clerk_sessions.webhooks import WebhookEvent, sign_webhook, verify_webhook
+
+        event = verify_webhook(body, headers, tolerance_s=60, now=datetime.now())
+        assert_type(event, WebhookEvent)
+        assert_type(event.type, str)
+        assert_type(event.timestamp, datetime)
+        assert_type(event.session, models.Session | None)
+        assert_type(event.data, dict[str, Any])
+        assert_type(sign_webhook(body, secret="whsec_x"), dict[str, str])
+        try:
+            verify_webhook(body.decode(), {"svix-id": "msg_1"}, secret="whsec_x", now=1.0)
+        except errors.WebhookVerificationError as exc:
+            assert_type(exc.reason, str)
+        verify_webhook({"type": "session.created"}, headers)  # type: ignore[arg-type]
+        sign_webhook(body)  # type: ignore[call-arg]
