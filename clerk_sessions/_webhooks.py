@@ -29,7 +29,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -215,7 +215,7 @@ def _signed_at(stamp: str, *, tolerance_s: float, now: datetime | float | None) 
             f"{tolerance_s:g} s: this machine's clock (or the sender's) is wrong",
         )
     try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         # Only a tolerance of centuries lets such a time through.
         raise _fail("timestamp", "the delivery's timestamp is out of range") from None
@@ -329,7 +329,7 @@ def _event_time(value: object, signed_at: datetime) -> datetime:
         return signed_at
     seconds, millis = divmod(value, 1000)
     try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc) + timedelta(milliseconds=millis)
+        return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(milliseconds=millis)
     except (OverflowError, OSError, ValueError):
         return signed_at
 
@@ -358,7 +358,7 @@ def sign_webhook(
     when = _unix_now(timestamp)
     try:
         seconds = math.floor(when)
-        signed_at = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        signed_at = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         seconds = -1  # refused just below, with the others out of range
         signed_at = None

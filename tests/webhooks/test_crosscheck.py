@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -58,7 +58,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def svix_headers(secret: str, msg_id: str, at: int, data: str) -> dict[str, str]:
-    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(at, tz=timezone.utc), data)
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(at, tz=UTC), data)
     return {"svix-id": msg_id, "svix-timestamp": str(at), "svix-signature": signature}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -36,7 +36,7 @@ def test_the_timestamp_defaults_to_now() -> None:
 
 def test_the_timestamp_may_be_an_aware_datetime_in_any_zone() -> None:
     paris = timezone(timedelta(hours=1))
-    at = datetime.fromtimestamp(NOW, tz=timezone.utc).astimezone(paris)
+    at = datetime.fromtimestamp(NOW, tz=UTC).astimezone(paris)
     headers = sign_webhook(body(), secret=SECRET, timestamp=at)
     assert headers["svix-timestamp"] == str(NOW)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -121,7 +121,7 @@ def test_the_tolerance_is_a_parameter() -> None:
 
 
 def test_now_may_be_an_aware_datetime() -> None:
-    now = datetime.fromtimestamp(NOW, tz=timezone.utc)
+    now = datetime.fromtimestamp(NOW, tz=UTC)
     assert verify(body(), signed(), now=now).id == "msg_1"
     assert refusal(body(), signed(), now=now + timedelta(hours=1)) == "timestamp"
 
@@ -267,14 +267,14 @@ def test_the_event_holds_the_payload() -> None:
 
 def test_the_event_time_is_the_payloads_in_utc_to_the_millisecond() -> None:
     event = verify(body(), signed())
-    assert event.timestamp == datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=timezone.utc)
+    assert event.timestamp == datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("stamp", [None, "yesterday", 1.5, True, 10**30])
 def test_without_a_usable_payload_time_the_event_time_is_the_signing_time(stamp: Any) -> None:
     data = body(timestamp=stamp)
     event = verify(data, signed(data, at=NOW - 5))
-    assert event.timestamp == datetime.fromtimestamp(NOW - 5, tz=timezone.utc)
+    assert event.timestamp == datetime.fromtimestamp(NOW - 5, tz=UTC)
 
 
 @pytest.mark.parametrize(
