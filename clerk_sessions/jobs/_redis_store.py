@@ -36,7 +36,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import suppress
-from typing import Literal, TypeAlias, TypeVar, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -58,7 +58,6 @@ try:
     from coredis.commands.script import Script
     from coredis.exceptions import ConnectionError as _RedisConnectionError
     from coredis.exceptions import RedisError
-    from coredis.response._callbacks import NoopCallback
     from coredis.retry import NoRetryPolicy
 except ImportError as exc:  # pragma: no cover - the extra is installed wherever tests run
     raise ConfigurationError(
@@ -760,5 +759,9 @@ async def _evaluate(
     keys: Sequence[str],
     arguments: Sequence[str | bytes | int],
 ) -> object:
-    """Run ``script`` (EVALSHA, loading it on the server the first time)."""
-    return await script(list(keys), list(arguments), client=client, callback=NoopCallback[object]())
+    """Run ``script`` (EVALSHA, loading it on the server the first time); the reply as
+    the server sent it (coredis's default for scripts)."""
+    # Typed loosely: coredis's default callback is generic in what the script returns.
+    run: Any = script
+    reply: object = await run(list(keys), list(arguments), client=client)
+    return reply
