@@ -14,6 +14,7 @@ during its own run (below 100% of one core means the server was waiting on the c
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -27,8 +28,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from benchmarks import _bare_env
+
 __all__ = [
+    "COLUMNS",
     "LIST_SIZE",
+    "OPTIONAL_MODULES",
+    "RAW_HTTPX2",
     "SECRET_KEY",
     "ServerHandle",
     "environment",
@@ -314,26 +320,51 @@ def running_server(list_size: int = LIST_SIZE, jwks: bytes | None = None) -> Ite
 
 # ---------------------------------------------------------------------------- rows
 
+#: What each column of a row holds: written into every report, so the JSON says what
+#: its numbers are without this code at hand.
+COLUMNS = {
+    "ours": "clerk-sessions (the SDK of this checkout, on httpx2)",
+    "raw": "the floor: raw httpx2 (httpx2.AsyncClient.get + json.loads, httpx2.Client for "
+    "sync, a bare env of only what `pip install httpx2` gives for cold start), or what the "
+    "row's `floor` names where the row compares with something else",
+    "raw_httpx": "raw httpx, the legacy library, doing what raw httpx2 does in that row "
+    "(null where the row has no HTTP client to compare)",
+    "official": "clerk-backend-api, Clerk's official SDK (on httpx), with its defaults",
+    "ratio_vs_raw": "ours / raw",
+    "ratio_vs_raw_httpx": "ours / raw_httpx",
+    "ratio_vs_official": "ours / official",
+    "floor": "what the raw column measures in this row",
+    "target": "the goal, as clauses like 'raw <= 1.0; official <= 0.5' on the ratios",
+    "better": "'lower' for costs (times, memory), 'higher' for rates and shares",
+    "met": "whether this run meets the target (null: no target, or a ratio missing)",
+}
+#: The floor of a row that does not name one.
+RAW_HTTPX2 = "raw httpx2"
+
 
 @dataclass
 class Row:
     """One line of the results table.
 
-    ``ours``, ``raw_httpx`` and ``official`` are in ``unit``. The ratios are
-    ``ours / other`` in that unit, so for a time (``us/call``) below 1 means we are
-    faster, and for a rate (``ids/s``) above 1 means we are faster; ``better`` says which.
-    ``target`` is the issue's goal as text (``"raw <= 1.15"``), ``met`` whether this run
-    meets it (None when there is no target), ``notes`` anything a reader needs (server
-    CPU%, why a column is missing).
+    ``ours``, ``raw``, ``raw_httpx`` and ``official`` are in ``unit`` (`COLUMNS` says
+    what each is); ``raw`` is the floor, raw httpx2 unless ``floor`` names something
+    else. The ratios are ``ours / other`` in that unit, so for a time (``us/call``)
+    below 1 means we are faster, and for a rate (``ids/s``) above 1 means we are faster;
+    ``better`` says which. ``target`` is the issue's goal as text (``"raw <= 1.1"``),
+    ``met`` whether this run meets it (None when there is no target), ``notes`` anything
+    a reader needs (server CPU%, why a column is missing).
     """
 
     name: str
     ours: float
-    raw_httpx: float | None
+    raw: float | None
     official: float | None
     unit: str
+    raw_httpx: float | None = None
     ratio_vs_raw: float | None = None
+    ratio_vs_raw_httpx: float | None = None
     ratio_vs_official: float | None = None
+    floor: str = RAW_HTTPX2
     target: str = ""
     better: str = "lower"
     met: bool | None = None
@@ -347,53 +378,74 @@ def _ratio(ours: float, other: float | None) -> float | None:
     return ours / other
 
 
-def _check(target: str, ratio_raw: float | None, ratio_official: float | None) -> bool | None:
-    """Evaluate targets written as ``"raw <= 1.15; official < 1"`` against the ratios."""
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+}
+
+
+def _check(target: str, ratios: Mapping[str, float | None]) -> bool | None:
+    """Evaluate targets written as ``"raw <= 1.2; official <= 0.5"`` against the ratios
+    (``ratios`` maps ``raw``, ``raw_httpx`` and ``official`` to ours / that column)."""
     if not target:
         return None
     ok = True
     for clause in target.split(";"):
-        who, op, value = clause.split()
-        ratio = ratio_raw if who == "raw" else ratio_official
+        words = clause.split()
+        if len(words) != 3 or words[0] not in ratios or words[1] not in _OPERATORS:
+            raise ValueError(
+                f"unreadable target clause {clause.strip()!r} in {target!r}: write "
+                f"'<{' | '.join(ratios)}> <{' | '.join(_OPERATORS)}> <number>'"
+            )
+        who, op, value = words
+        ratio = ratios[who]
         if ratio is None:
             return None
-        limit = float(value)
-        ok &= {
-            "<=": ratio <= limit,
-            "<": ratio < limit,
-            ">=": ratio >= limit,
-            ">": ratio > limit,
-        }[op]
+        ok &= _OPERATORS[op](ratio, float(value))
     return ok
 
 
 def row(
     name: str,
     ours: float,
-    raw_httpx: float | None,
+    raw: float | None,
     official: float | None,
     unit: str,
     *,
+    raw_httpx: float | None = None,
+    floor: str = RAW_HTTPX2,
     target: str = "",
     better: str = "lower",
     notes: str = "",
     **extra: Any,
 ) -> dict[str, Any]:
-    """Build one result row as a plain dict (the common format; see `Row`)."""
-    ratio_raw = _ratio(ours, raw_httpx)
-    ratio_official = _ratio(ours, official)
+    """Build one result row as a plain dict (the common format; see `Row`).
+
+    ``raw`` is the floor (raw httpx2, or what ``floor`` names); ``raw_httpx`` is the
+    legacy library beside it, where the row has an HTTP client to compare.
+    """
+    ratios = {
+        "raw": _ratio(ours, raw),
+        "raw_httpx": _ratio(ours, raw_httpx),
+        "official": _ratio(ours, official),
+    }
     return asdict(
         Row(
             name=name,
             ours=ours,
-            raw_httpx=raw_httpx,
+            raw=raw,
             official=official,
             unit=unit,
-            ratio_vs_raw=ratio_raw,
-            ratio_vs_official=ratio_official,
+            raw_httpx=raw_httpx,
+            ratio_vs_raw=ratios["raw"],
+            ratio_vs_raw_httpx=ratios["raw_httpx"],
+            ratio_vs_official=ratios["official"],
+            floor=floor,
             target=target,
             better=better,
-            met=_check(target, ratio_raw, ratio_official),
+            met=_check(target, ratios),
             notes=notes,
             extra=dict(extra),
         )
@@ -458,22 +510,29 @@ def fresh_processes(
     rounds: int,
     *,
     interpreters: Mapping[str, str | os.PathLike[str]] | None = None,
+    warmups: int = 2,
 ) -> dict[str, list[float]]:
     """Wall seconds of a fresh ``python -c SCRIPT`` per contender, ``rounds`` each.
 
     Round r starts every script once, in an order that rotates each round (as
-    `interleave` does), so load from elsewhere hits every contender alike. The
-    interpreters run as a user's would, with one exception made for fairness: bytecode
-    caching is on and points to a fresh private directory (``PYTHONPYCACHEPREFIX``),
-    warmed by two runs of each script first. Otherwise whether a package's ``.pyc``
-    files exist depends on how it was installed (uv writes none by default) and on
-    ``PYTHONDONTWRITEBYTECODE``, and a package without them recompiles its source on
-    every start.
+    `interleave` does), so load from elsewhere hits every contender alike. ``warmups``
+    runs of each script (at least one) come first, unmeasured: they write whatever
+    bytecode is missing, and warm the OS file cache.
 
-    A contender named in ``interpreters`` runs with that interpreter instead of this
-    one (an environment of its own, `benchmarks._bare_env`), started in an empty
-    working directory and without ``PYTHONPATH`` or ``PYTHONHOME``, so that neither the
-    checkout nor this environment's paths reach it.
+    Bytecode is read from compiled files for every contender alike, however the
+    machine's environment sets ``PYTHONDONTWRITEBYTECODE`` and ``PYTHONPYCACHEPREFIX``:
+
+    - a contender named in ``interpreters`` runs with that interpreter instead of this
+      one (an environment of its own, `benchmarks._bare_env`, whose bytecode was compiled
+      when it was built, as ``pip install`` does), reading and writing bytecode where a
+      user's interpreter would (``__pycache__`` beside the sources); it starts in an
+      empty working directory, without ``PYTHONPATH`` or ``PYTHONHOME``, so that neither
+      the checkout nor this environment's paths reach it;
+    - the others run with this interpreter, bytecode caching on and pointed at a fresh
+      private directory (``PYTHONPYCACHEPREFIX``) that the warm-up runs fill: whether
+      this environment's packages have ``.pyc`` files depends on how each was installed
+      (uv writes none by default), and a package without them would recompile its
+      source on every start.
     """
     names = list(scripts)
     own = dict(interpreters or {})
@@ -484,7 +543,7 @@ def fresh_processes(
     ):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = cache
-        bare_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        bare_env = _bare_env.environ()
 
         def wall(name: str) -> float:
             if name in own:
@@ -495,9 +554,9 @@ def fresh_processes(
             subprocess.run([*args, "-c", scripts[name]], check=True, env=environ, cwd=cwd)
             return time.perf_counter() - t0
 
-        for name in names:  # write the .pyc files, warm the OS file cache
-            wall(name)
-            wall(name)
+        for name in names:
+            for _ in range(max(1, warmups)):
+                wall(name)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 samples[name].append(wall(name))
@@ -542,20 +601,28 @@ def event_loop_name() -> str:
         loop.close()
 
 
+#: Modules that change what a contender does when they are importable, and how.
+OPTIONAL_MODULES = {
+    "sniffio": "httpcore and httpcore2 ask it which async library runs (httpcore tries the "
+    "import on every async request); neither anyio nor httpx2 requires it",
+    "trio": "httpcore and httpcore2 import it when installed",
+    "orjson": "ours parses bodies with it (the fast extra)",
+    "click": "httpx imports its command line (click, rich) when installed; httpx2 does not",
+}
+
+
 def environment() -> dict[str, Any]:
     """What a reader needs to judge the numbers: interpreter, loop, libraries, machine."""
-    try:
-        import sniffio  # noqa: F401
-
-        sniffio_ok = True
-    except ImportError:
-        sniffio_ok = False
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "event_loop": event_loop_name(),
-        "sniffio_importable": sniffio_ok,
+        # Where a contender runs in this environment (every row but the bare-install
+        # cold start, whose note says what each of its environments holds).
+        "importable": {
+            module: importlib.util.find_spec(module) is not None for module in OPTIONAL_MODULES
+        },
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_average": list(load) if load else None,
@@ -564,10 +631,15 @@ def environment() -> dict[str, Any]:
             for dist in (
                 "clerk-sessions",
                 "clerk-backend-api",
+                "httpx2",
+                "httpcore2",
                 "httpx",
                 "httpcore",
                 "anyio",
                 "sniffio",
+                "h11",
+                "truststore",
+                "certifi",
                 "attrs",
                 "cattrs",
                 "orjson",

@@ -6,13 +6,15 @@ fake Clerk enforces it (a sliding window; 429 with ``Retry-After`` past it) on a
 loopback port, with a real ``redis-server`` beside it. Each process runs 16 callers
 that call again as soon as they have an answer, so demand is always above the quota.
 
-Rows (each compared with the same fleet of raw httpx processes, no limiter, full speed):
+Rows (each compared with the same fleet of raw httpx2 processes, no limiter, full speed;
+the fleet measures the limiter against the quota, not an HTTP library, so raw httpx has
+no column here):
 
 - the share of the quota used over the run's full windows (target >= 0.95) and the
   share of requests answered without a 429 (target: all; 429s counted in the notes);
 - the limiter's own cost per request on loopback (its Redis round trips and bookkeeping,
   not the waiting it imposes), p99 (target < 5 ms), measured in one process with one
-  caller under a quota far above it, against a whole raw httpx GET to the fake made the
+  caller under a quota far above it, against a whole raw httpx2 GET to the fake made the
   same way; the notes give the same cost inside the loaded fleet, and the Redis round
   trips per request in the fleet (target <= 3), counted from the server's
   ``INFO commandstats`` (the commands the script runs inside Redis excluded).
@@ -52,7 +54,7 @@ QUICK = {
 async def _worker(config: dict[str, Any]) -> dict[str, Any]:
     """One process: ``callers`` tasks calling until the deadline; timings of each call."""
     import anyio
-    import httpx
+    import httpx2
 
     costs: list[float] = []
     gets: list[float] = []
@@ -61,7 +63,7 @@ async def _worker(config: dict[str, Any]) -> dict[str, Any]:
 
     if config["kind"] == "raw":
         headers = {"Authorization": f"Bearer {config['secret_key']}"}
-        async with httpx.AsyncClient(headers=headers) as client:
+        async with httpx2.AsyncClient(headers=headers) as client:
             deadline = time.monotonic() + config["duration"]
             left = [config.get("calls") or math.inf]
 
@@ -133,7 +135,7 @@ async def _worker(config: dict[str, Any]) -> dict[str, Any]:
 
 def _worker_main(config_json: str) -> None:
     import anyio
-    import httpx  # noqa: F401 - imported before "ready": the run's clock starts at "go"
+    import httpx2  # noqa: F401 - imported before "ready": the run's clock starts at "go"
 
     import clerk_sessions.redis  # noqa: F401
 
@@ -250,9 +252,9 @@ def _run_fleet(kind: str, size: dict[str, Any], redis: Any) -> dict[str, Any]:
 
 def _run_solo(calls: int, redis_url: str) -> tuple[list[float], list[float]]:
     """In this process, one caller: the limiter's acquire+finished under a quota far above
-    it, and whole raw httpx GETs to the fake on loopback, each ``calls`` times."""
+    it, and whole raw httpx2 GETs to the fake on loopback, each ``calls`` times."""
     import anyio
-    import httpx
+    import httpx2
 
     from clerk_sessions.redis import RedisRateLimit
     from clerk_sessions.testing import FakeClerk
@@ -272,7 +274,7 @@ def _run_solo(calls: int, redis_url: str) -> tuple[list[float], list[float]]:
             costs.append(time.perf_counter() - t0)
         await binding.aclose()
         headers = {"Authorization": f"Bearer {fake.secret_key}"}
-        async with httpx.AsyncClient(headers=headers) as client:
+        async with httpx2.AsyncClient(headers=headers) as client:
             await client.get(f"{url}/sessions/{session_id}")
             for _ in range(calls):
                 t0 = time.perf_counter()
@@ -285,7 +287,7 @@ def _run_solo(calls: int, redis_url: str) -> tuple[list[float], list[float]]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Run the fleet with RedisRateLimit, then raw httpx; return the benchmark's rows."""
+    """Run the fleet with RedisRateLimit, then raw httpx2; return the benchmark's rows."""
     from tests._redis import RedisServer
 
     size = QUICK if quick else FULL
@@ -309,8 +311,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             None,
             "share of quota",
             better="higher",
+            floor="raw httpx2 fleet, no limiter",
             notes=f"{fleet}; over {size['windows']} full windows of the fake's log; "
-            "raw httpx: the same fleet without a limiter",
+            "raw httpx2: the same fleet without a limiter",
         ),
         row(
             "fleet: requests answered without 429",
@@ -319,8 +322,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             None,
             "share of requests",
             better="higher",
+            floor="raw httpx2 fleet, no limiter",
             notes=f"429s: ours {ours['refused']} of {ours['sent']}, "
-            f"raw httpx {raw['refused']} of {raw['sent']}",
+            f"raw httpx2 {raw['refused']} of {raw['sent']}",
             refused=ours["refused"],
             refused_raw=raw["refused"],
         ),
@@ -330,8 +334,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             _percentile(solo_raw, 0.99) * 1e3,
             None,
             "ms",
+            floor="a whole raw httpx2 GET",
             notes=f"p50 {statistics.median(solo) * 1e3:.2f} ms over {len(solo)} sequential "
-            "acquire+finished of one caller (raw httpx: a whole GET to the fake, the same "
+            "acquire+finished of one caller (raw httpx2: a whole GET to the fake, the same "
             "way); under the "
             f"fleet's own load ({fleet}) the limiter's time was p50 "
             f"{statistics.median(costs) * 1e3:.1f} ms, p99 {_percentile(costs, 0.99) * 1e3:.1f} "

@@ -1,10 +1,12 @@
 """Draw the results as one picture: how much each contender costs relative to ours.
 
-Every row becomes a group of two bars, "raw httpx" and "official SDK", each showing
-``other's cost / our cost`` (for rates, ``our rate / other's rate``... inverted so that
-in every group a bar *above 1* means we are faster than that contender and *below 1*
-means we are slower). The dashed line at 1 is parity; a marker shows where the issue's
-target sits for that bar.
+Every row becomes a group of up to three bars, "raw httpx2" (the floor), "raw httpx"
+and "official SDK", each showing ``other's cost / our cost`` (for rates, ``our rate /
+other's rate``... inverted so that in every group a bar *above 1* means we are faster
+than that contender and *below 1* means we are slower). The dashed line at 1 is parity;
+a marker shows where the issue's target sits for that bar. Rows whose raw column is not
+raw httpx2 (their ``floor`` says what it is: ``json.loads``, PyJWT, ...) keep that
+label on their first bar.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 from typing import Any
+
+from benchmarks._common import RAW_HTTPX2
 
 __all__ = ["draw"]
 
@@ -42,12 +46,18 @@ def draw(report: dict[str, Any], path: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
     rows = [r for r in report["rows"] if r.get("plot", True)]
-    labels = [textwrap.fill(r["name"], 30) for r in rows]
-    height = 0.38
-    fig, ax = plt.subplots(figsize=(10, 0.8 * len(rows) + 2.2))
+    labels = [
+        textwrap.fill(
+            r["name"] + ("" if r["floor"] == RAW_HTTPX2 else f" (floor: {r['floor']})"), 30
+        )
+        for r in rows
+    ]
+    height = 0.27
+    fig, ax = plt.subplots(figsize=(10, 1.0 * len(rows) + 2.2))
     for offset, key, who, color, label in (
-        (-height / 2, "ratio_vs_raw", "raw", "#7f8c8d", "vs raw httpx (the floor)"),
-        (height / 2, "ratio_vs_official", "official", "#2e86de", "vs official SDK"),
+        (-height, "ratio_vs_raw", "raw", "#7f8c8d", "vs raw httpx2 (the floor)"),
+        (0.0, "ratio_vs_raw_httpx", "raw_httpx", "#b8c2c3", "vs raw httpx"),
+        (height, "ratio_vs_official", "official", "#2e86de", "vs official SDK"),
     ):
         ys, xs = [], []
         for i, r in enumerate(rows):
@@ -80,11 +90,11 @@ def draw(report: dict[str, Any], path: Path) -> None:
     )
     env = report["environment"]
     ax.set_title(
-        f"clerk-sessions vs raw httpx and clerk-backend-api\n"
+        f"clerk-sessions vs raw httpx2, raw httpx and clerk-backend-api\n"
         f"{env['python']}, {env['event_loop'].split(' ')[0]}, {env['cpu']} x{env['cpu_count']}",
         fontsize=10,
     )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
