@@ -15,6 +15,7 @@ import zlib
 from typing import Any
 
 from clerk_sessions._errors import SDKError
+from clerk_sessions._http.network import is_own_stream
 
 __all__ = ["ACCEPT_ENCODING", "discard_connection", "read_body"]
 
@@ -93,17 +94,24 @@ async def read_body(response: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def discard_connection(response: Any) -> None:
+async def discard_connection(response: Any) -> None:
     """Make sure the pool never reuses the connection that carried ``response``.
 
     Used when an answer shows the connection is out of step with its requests. The
-    connection sits idle in the pool by now; shutting its socket down makes the pool's
-    next look at it (httpcore's and httpcore2's "is the idle socket readable?" check,
-    on anyio and trio alike) read it as closed by the server, so the pool closes it.
-    The network stream and its socket are public extensions of both engines.
+    connection sits idle in the pool by now; it must look to the pool's next check like
+    one the server closed. The SDK's asyncio streams close at once and say so. Others
+    (httpcore's and httpcore2's anyio and trio streams) ask the kernel whether an idle
+    socket is readable, and trio's refuses to look at a closed one: shutting the socket
+    down makes it read as closed for both, and the pool then closes it properly. The
+    network stream and its socket are public extensions of both engines.
     """
     stream = response.extensions.get("network_stream")
-    sock = None if stream is None else stream.get_extra_info("socket")
+    if stream is None:
+        return
+    if is_own_stream(stream):
+        await stream.aclose()
+        return
+    sock = stream.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)

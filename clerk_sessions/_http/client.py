@@ -5,7 +5,9 @@ reason (docs/explanation/architecture.md, "The HTTP client the SDK builds"):
 
 1. no cookie jar: the API is authenticated by the secret key on every call;
 2. its transport is `pool.PoolTransport`: httpcore2's pool, which closes the connections
-   that cancelled calls orphan, with the SDK's pool limits.
+   that cancelled calls orphan, with the SDK's pool limits, on asyncio's own transports
+   (`network.AsyncioBackend`, a fast path: ``CLERK_SESSIONS_NO_FAST_PATHS`` leaves
+   httpcore2's own backend).
 
 When the environment names a proxy (``HTTPS_PROXY`` and the like), httpx2 is left to
 route requests as it does for any client (proxies, ``NO_PROXY``), on its own transports:
@@ -22,7 +24,9 @@ from typing import Any
 
 import httpx2
 
+from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._http.engine import HTTPX2, Engine
+from clerk_sessions._http.network import AsyncioBackend
 from clerk_sessions._http.pool import PoolTransport
 
 __all__ = ["LIMITS", "build_client", "proxies_in_environment"]
@@ -86,7 +90,11 @@ def build_client(
     client_class = _cookieless(engine)
     timeout = engine.timeout(timeout_s)
     if transport is None and engine is HTTPX2 and not proxies_in_environment():
-        transport = PoolTransport(ssl_context=httpx2.create_ssl_context(), limits=LIMITS)
+        transport = PoolTransport(
+            ssl_context=httpx2.create_ssl_context(),
+            limits=LIMITS,
+            network_backend=AsyncioBackend() if FAST_PATHS else None,
+        )
     if transport is None:
         return client_class(headers=headers, timeout=timeout, limits=LIMITS)
     return client_class(headers=headers, timeout=timeout, transport=transport)

@@ -481,7 +481,7 @@ class Transport:
             try:
                 result = decode(body)
             except AnswerMismatch as exc:
-                discard_connection(response)
+                await discard_connection(response)
                 raise SDKError(
                     str(exc), status_code=status, headers=response.headers, body=body
                 ) from None

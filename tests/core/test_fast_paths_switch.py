@@ -17,8 +17,9 @@ from tests.conftest import REPO_ROOT
 
 PROBE = """
 import json, sys
-from clerk_sessions import _portal, _decode, _serde
+from clerk_sessions import AsyncClerk, _portal, _decode, _serde
 from clerk_sessions._http import transport
+from clerk_sessions._http.network import AsyncioBackend
 from clerk_sessions.models import Session
 from clerk_sessions.testing import FakeClerk
 
@@ -31,12 +32,14 @@ class CountedCall(_portal._Call):
         super().__init__(coro)
 
 _portal._Call = CountedCall
+pool = AsyncClerk("sk_test_x")._transport.client._transport.pool
 fake = FakeClerk()
 stored = fake.add_session(user_id="user_1")
 with fake.client() as clerk:
     session = clerk.sessions.get(stored["id"])
 hook = _serde.converter.get_structure_hook(Session)
 print(json.dumps({
+    "asyncio_backend": isinstance(pool._network_backend, AsyncioBackend),
     "asyncio_timeout": transport._asyncio_timeout is not None,
     "generated_decoder": getattr(hook, "_clerk_generated", False),
     "decoder_written_ahead": _decode._structure_session is getattr(
@@ -49,6 +52,7 @@ print(json.dumps({
 """
 
 FAST = {
+    "asyncio_backend": True,
     "asyncio_timeout": True,
     "generated_decoder": True,
     "decoder_written_ahead": True,
@@ -56,6 +60,7 @@ FAST = {
     "own_portal_calls": True,
 }
 STOCK = {
+    "asyncio_backend": False,
     "asyncio_timeout": False,
     "generated_decoder": False,
     "decoder_written_ahead": False,
