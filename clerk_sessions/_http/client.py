@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx2
 
@@ -29,7 +29,7 @@ from clerk_sessions._http.engine import HTTPX2, Engine
 from clerk_sessions._http.network import AsyncioBackend
 from clerk_sessions._http.pool import PoolTransport
 
-__all__ = ["LIMITS", "build_client", "proxies_in_environment"]
+__all__ = ["LIMITS", "BuiltClient", "build_client", "proxies_in_environment"]
 
 # 20 idle connections kept, not 64: the pool's work grows with the connections it holds.
 # benchmarks/bench_bulk.py, 2,000 revokes at concurrency 64 on localhost (2 busy cores):
@@ -76,13 +76,26 @@ def _cookieless(engine: Engine) -> type[Any]:
     return CookielessClient
 
 
+class BuiltClient(NamedTuple):
+    """The client the SDK built, and the transport every one of its requests goes to.
+
+    ``transport`` is None when the client routes requests itself (proxies from the
+    environment); otherwise a request may be handed to it directly
+    (``handle_async_request``, the transports' public API): the client would add nothing
+    on the way, since it has no auth, event hooks, cookies or redirects to follow.
+    """
+
+    client: Any
+    transport: Any | None
+
+
 def build_client(
     *,
     headers: Mapping[str, str],
     timeout_s: float,
     transport: Any | None = None,
     engine: Engine = HTTPX2,
-) -> Any:
+) -> BuiltClient:
     """The SDK's own client: every call carries ``headers`` and the ``timeout_s`` timeout.
 
     ``transport`` (None: the SDK's own `PoolTransport`) must be of ``engine``'s library.
@@ -96,5 +109,7 @@ def build_client(
             network_backend=AsyncioBackend() if FAST_PATHS else None,
         )
     if transport is None:
-        return client_class(headers=headers, timeout=timeout, limits=LIMITS)
-    return client_class(headers=headers, timeout=timeout, transport=transport)
+        return BuiltClient(client_class(headers=headers, timeout=timeout, limits=LIMITS), None)
+    return BuiltClient(
+        client_class(headers=headers, timeout=timeout, transport=transport), transport
+    )

@@ -32,11 +32,13 @@ class Engine:
     __slots__ = (
         "async_client",
         "async_transport",
+        "headers",
         "http_error",
         "local_protocol_error",
         "module",
         "name",
         "not_sent",
+        "request",
         "status_error",
         "sync_client",
         "timeout",
@@ -53,6 +55,8 @@ class Engine:
         self.async_client: type[Any] = module.AsyncClient
         self.sync_client: type[Any] = module.Client
         self.async_transport: type[Any] = module.AsyncBaseTransport
+        self.request: type[Any] = module.Request
+        self.headers: type[Any] = module.Headers
         self.timeout: type[Any] = module.Timeout
         self.use_client_default: object = module.USE_CLIENT_DEFAULT
         self.timeout_error: type[Exception] = module.TimeoutException

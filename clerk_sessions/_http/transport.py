@@ -157,16 +157,21 @@ class Transport:
         }
         if http_client is None:
             # Our own client carries the headers, so a call passes none of its own.
-            self.client: Any = build_client(
-                headers=headers,
-                timeout_s=self.deadline_s,
-                transport=transport,
-                engine=engine,
+            built = build_client(
+                headers=headers, timeout_s=self.deadline_s, transport=transport, engine=engine
             )
+            self.client: Any = built.client
+            # Requests go straight to its transport (see BuiltClient), with what the
+            # client would have put on them: its headers (the library's defaults and
+            # ours) and its timeout.
+            self._direct: Any | None = built.transport
+            self._client_headers = dict(self.client.headers)
+            self._client_timeout = {"timeout": self.client.timeout.as_dict()}
             self.owns_client = True
             self._call_headers: dict[str, str] | None = None
         else:
             self.client = http_client
+            self._direct = None
             self.owns_client = False
             self._call_headers = headers
         # Our client carries its timeout; a user's client keeps its own unless one is given.
@@ -351,11 +356,31 @@ class Transport:
         json_body: Any,
         op_timeout: Any,
     ) -> tuple[Any, bytes]:
-        client = self.client
-        request = client.build_request(
-            method, url, json=json_body, headers=headers, timeout=op_timeout
-        )
-        response = await client.send(request, stream=True)
+        direct = self._direct
+        if direct is not None:
+            if headers is not None:
+                # Case-insensitive: a call's header replaces the client's of that name.
+                merged = self.engine.headers(self._client_headers)
+                merged.update(headers)
+            extensions = (
+                self._client_timeout
+                if op_timeout is self.engine.use_client_default
+                else {"timeout": op_timeout.as_dict()}
+            )
+            request = self.engine.request(
+                method,
+                url,
+                json=json_body,
+                headers=self._client_headers if headers is None else merged,
+                extensions=extensions,
+            )
+            response = await direct.handle_async_request(request)
+        else:
+            client = self.client
+            request = client.build_request(
+                method, url, json=json_body, headers=headers, timeout=op_timeout
+            )
+            response = await client.send(request, stream=True)
         try:
             body = await read_body(response, self.max_response_bytes)
         finally:
