@@ -18,11 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
-from rest_framework.exceptions import (  # type: ignore[import-untyped]
-    APIException,
-    AuthenticationFailed,
-)
+try:
+    from rest_framework.authentication import (  # type: ignore[import-untyped]
+        BaseAuthentication,
+    )
+    from rest_framework.exceptions import (  # type: ignore[import-untyped]
+        APIException,
+        AuthenticationFailed,
+    )
+except ModuleNotFoundError as exc:
+    if (exc.name or "").partition(".")[0] != "rest_framework":
+        raise
+    raise ImportError(
+        "clerk_sessions.django.drf is for Django REST framework, which is not installed: "
+        "pip install djangorestframework (the rest of clerk_sessions.django works without it)"
+    ) from exc
 
 from clerk_sessions.django._user import ClerkUser
 from clerk_sessions.django.middleware import authenticate
