@@ -262,3 +262,32 @@ if TYPE_CHECKING:
             pass
         RedisRateLimit("redis://h/0", 1000, 10, key=5)  # type: ignore[arg-type]
         AsyncClerk(rate_limit=quota.share)  # type: ignore[arg-type]
+
+    async def web_frameworks() -> None:
+        from fastapi import FastAPI
+        from starlette.requests import HTTPConnection
+
+        from clerk_sessions.django import ClerkUser as DjangoUser
+        from clerk_sessions.django import aget_client
+        from clerk_sessions.fastapi import ClaimsDep, ClerkDep, OptionalClaimsDep
+        from clerk_sessions.starlette import ClerkAuthBackend, ClerkUser, on_auth_error
+
+        assert_type(await aget_client(), AsyncClerk)
+        app = FastAPI()
+
+        @app.get("/")
+        async def endpoint(claims: ClaimsDep, maybe: OptionalClaimsDep, clerk: ClerkDep) -> None:
+            assert_type(claims, models.SessionClaims)
+            assert_type(maybe, models.SessionClaims | None)
+            assert_type(clerk, AsyncClerk)
+
+        backend = ClerkAuthBackend(["https://app.example.com"], clerk=AsyncClerk())
+        connection = HTTPConnection({"type": "http", "headers": []})
+        result = await backend.authenticate(connection)
+        if result is not None:
+            credentials, user = result
+            assert_type(credentials.scopes, list[str])
+            assert isinstance(user, ClerkUser)
+            assert_type(user.claims, models.SessionClaims)
+            assert_type(DjangoUser(user.claims).pk, str)
+        on_auth_error(connection, ValueError("x"))  # type: ignore[arg-type]
