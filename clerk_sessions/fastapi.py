@@ -71,10 +71,7 @@ __all__ = [
     "AUTH_STATE_ATTRIBUTE",
     "SECURITY_SCHEME",
     "STATE_ATTRIBUTE",
-    "ClaimsDep",
     "ClerkAuth",
-    "ClerkDep",
-    "OptionalClaimsDep",
     "OptionalClerkAuth",
     "clerk_lifespan",
     "get_clerk",
@@ -89,9 +86,9 @@ Lifespan = Callable[[AppT], AbstractAsyncContextManager[Any]]
 STATE_ATTRIBUTE = "clerk"
 #: The ``request.state`` attribute where the dependencies leave the `RequestState`.
 AUTH_STATE_ATTRIBUTE = "clerk_auth"
-#: The name of the dependencies' OpenAPI security scheme (``components.securitySchemes``):
-#: one for all of them, so that Swagger UI asks for the token once.
 SECURITY_SCHEME = "ClerkSession"
+"""The name of the dependencies' OpenAPI security scheme (``components.securitySchemes``):
+one for all of them, so that Swagger UI asks for the token once."""
 _SCHEME_DESCRIPTION = (
     "A Clerk session token: the `__session` cookie of a signed-in browser, or what "
     "`getToken()` returns in Clerk's frontend SDKs. Sent as `Authorization: Bearer <token>`."
@@ -258,12 +255,17 @@ require_session = ClerkAuth()
 optional_session = OptionalClerkAuth()
 
 if TYPE_CHECKING or HAS_FASTAPI:
-    #: ``claims: ClaimsDep``: the caller's claims, or 401 (`require_session`).
+    __all__ += ["ClaimsDep", "ClerkDep", "OptionalClaimsDep"]
+
     ClaimsDep = Annotated[SessionClaims, Depends(require_session)]
-    #: ``claims: OptionalClaimsDep``: the caller's claims, or None (`optional_session`).
+    """``claims: ClaimsDep``: the caller's `SessionClaims`, or 401 (`require_session`:
+    any authorized party; for yours, ``Annotated[SessionClaims,
+    Depends(ClerkAuth(authorized_parties=[...]))]``)."""
     OptionalClaimsDep = Annotated[SessionClaims | None, Depends(optional_session)]
-    #: ``clerk: ClerkDep``: the application's `AsyncClerk` (`get_clerk`).
+    """``claims: OptionalClaimsDep``: the caller's `SessionClaims`, or None when signed
+    out (`optional_session`)."""
     ClerkDep = Annotated[AsyncClerk, Depends(get_clerk)]
+    """``clerk: ClerkDep``: the application's `AsyncClerk` (`get_clerk`)."""
 else:
 
     def __getattr__(name: str) -> Any:

@@ -280,6 +280,7 @@ with TestClient(app) as client:
 assert good.json() == {"user_id": "user_alice"}, good.text
 assert bad.status_code == 401 and bad.headers["WWW-Authenticate"] == "Bearer"
 assert "fastapi" not in {name.split(".")[0] for name, m in sys.modules.items() if m}
+from clerk_sessions.fastapi import *  # every name it lists is there
 try:
     from clerk_sessions.fastapi import ClaimsDep
 except ImportError as exc:
