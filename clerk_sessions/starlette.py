@@ -62,8 +62,8 @@ __all__ = [
     "on_auth_error",
 ]
 
-#: The scope a signed-in caller has: ``@requires(AUTHENTICATED)``.
 AUTHENTICATED = "authenticated"
+"""The scope a signed-in caller has: ``@requires(AUTHENTICATED)``."""
 
 
 class ClerkUser(BaseUser):
