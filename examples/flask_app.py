@@ -52,14 +52,16 @@ def _refusal(reason: str) -> ResponseReturnValue:
     return jsonify(detail=reason), 401, {"WWW-Authenticate": challenge}
 
 
-def create_app(**client_kwargs: Any) -> Flask:
-    """The application; ``client_kwargs`` go to its `Clerk` (tests pass the fake's URL)."""
+def create_app(clerk: Clerk | None = None) -> Flask:
+    """The application, on ``clerk`` (tests pass one on the fake; by default one built
+    from the environment, closed when the process exits)."""
     app = Flask(__name__)
     # One client for the process: every request thread shares its connection pool and
     # JWKS cache. It verifies tokens without calling Clerk.
-    clerk = Clerk(**client_kwargs)
-    app.extensions["clerk"] = clerk
-    atexit.register(clerk.close)
+    if clerk is None:
+        clerk = Clerk()
+        atexit.register(clerk.close)
+    app.extensions["clerk"] = clerk  # for code outside these views: current_app.extensions
     authorized_parties = _authorized_parties()
 
     def require_session(view: ViewT) -> ViewT:

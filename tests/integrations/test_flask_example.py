@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from clerk_sessions import Clerk
 from clerk_sessions.testing import FakeClerk
 
 from ._support import bearer, expired_token, load_example
@@ -26,11 +27,8 @@ def fake(served_fake: tuple[FakeClerk, str]) -> FakeClerk:
 @pytest.fixture
 def client(served_fake: tuple[FakeClerk, str]) -> Iterator[FlaskClient]:
     fake, url = served_fake
-    app = example.create_app(bearer_auth=fake.secret_key, server_url=url)
-    try:
-        yield app.test_client()
-    finally:
-        app.extensions["clerk"].close()
+    with Clerk(fake.secret_key, server_url=url) as clerk:
+        yield example.create_app(clerk).test_client()
 
 
 def test_me_answers_from_the_token(fake: FakeClerk, client: FlaskClient) -> None:
@@ -66,11 +64,8 @@ def test_authorized_parties_come_from_the_environment(
     fake, url = served_fake
     token = fake.mint_token(fake.add_session()["id"])  # azp: http://localhost:3000
     monkeypatch.setenv("CLERK_AUTHORIZED_PARTIES", "https://app.example")
-    app = example.create_app(bearer_auth=fake.secret_key, server_url=url)
-    try:
-        answer = app.test_client().get("/me", headers=bearer(token))
-    finally:
-        app.extensions["clerk"].close()
+    with Clerk(fake.secret_key, server_url=url) as clerk:
+        answer = example.create_app(clerk).test_client().get("/me", headers=bearer(token))
     assert answer.status_code == 401
     assert answer.json == {"detail": "invalid_authorized_party"}
 
@@ -85,6 +80,21 @@ def test_sign_out_others_revokes_the_callers_other_sessions_only(
     assert fake.get_session(current)["status"] == "active"
     assert {fake.get_session(other)["status"] for other in others} == {"revoked"}
     assert fake.get_session(bystander)["status"] == "active"
+
+
+def test_by_default_the_client_comes_from_the_environment(
+    served_fake: tuple[FakeClerk, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url = served_fake
+    session = fake.add_session(user_id="user_alice")
+    monkeypatch.setenv("CLERK_SECRET_KEY", fake.secret_key)
+    monkeypatch.setenv("CLERK_API_URL", url)
+    app = example.create_app()
+    try:
+        answer = app.test_client().get("/me", headers=bearer(fake.mint_token(session["id"])))
+    finally:
+        app.extensions["clerk"].close()
+    assert answer.json == {"user_id": "user_alice", "session_id": session["id"]}
 
 
 def test_request_threads_share_the_one_client(fake: FakeClerk, client: FlaskClient) -> None:
