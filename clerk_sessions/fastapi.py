@@ -14,9 +14,19 @@ that hand it out or authenticate the caller::
     async def me(claims: SessionClaims = Depends(require_session)) -> dict[str, str]:
         return {"user_id": claims.user_id}
 
-Only Starlette is imported here, so the same pieces serve a plain Starlette app: pass
+Every authenticating dependency is also an OpenAPI security scheme (HTTP bearer, JWT,
+named `SECURITY_SCHEME`): ``/docs`` shows an Authorize button, and the token typed there
+reaches the routes. The ``Annotated`` aliases `ClaimsDep`, `OptionalClaimsDep` and
+`ClerkDep` save writing ``Depends(...)``::
+
+    @app.get("/me")
+    async def me(claims: ClaimsDep, clerk: ClerkDep) -> dict[str, str]: ...
+
+FastAPI is optional: without it, the same pieces serve a plain Starlette app (pass
 ``clerk_lifespan()`` as its ``lifespan`` and ``await`` a `ClerkAuth` with the request
-inside an endpoint; the `HTTPException` it raises becomes the 401 answer.
+inside an endpoint; the `HTTPException` it raises becomes the 401 answer), and only the
+aliases, which are FastAPI's own idiom, are missing. For Starlette's
+``AuthenticationMiddleware`` see `clerk_sessions.starlette`.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' signatures at
@@ -25,7 +35,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Collection
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,8 +47,32 @@ from clerk_sessions.models import RequestState, SessionClaims
 from clerk_sessions.verification import UNAVAILABLE_REASONS, Reason
 from clerk_sessions.webhooks import MAX_WEBHOOK_BYTES, WebhookEvent, verify_webhook
 
+# FastAPI finds an operation's security schemes among its dependencies that are instances
+# of its SecurityBase. With FastAPI installed the dependencies below are such instances;
+# without it (a plain Starlette app, where nothing reads OpenAPI) they are plain classes
+# that behave the same, and importing this module does not need FastAPI.
+if TYPE_CHECKING:
+    from fastapi import Depends
+    from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+    from fastapi.security.base import SecurityBase
+
+    HAS_FASTAPI = True
+else:
+    try:
+        from fastapi import Depends
+        from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+        from fastapi.security.base import SecurityBase
+    except ModuleNotFoundError as exc:
+        if exc.name != "fastapi":
+            raise  # FastAPI is there but broken: say so, rather than hide it
+        HAS_FASTAPI = False
+        SecurityBase = object
+    else:
+        HAS_FASTAPI = True
+
 __all__ = [
     "AUTH_STATE_ATTRIBUTE",
+    "SECURITY_SCHEME",
     "STATE_ATTRIBUTE",
     "ClerkAuth",
     "ClerkWebhook",
@@ -57,6 +91,13 @@ Lifespan = Callable[[AppT], AbstractAsyncContextManager[Any]]
 STATE_ATTRIBUTE = "clerk"
 #: The ``request.state`` attribute where the dependencies leave the `RequestState`.
 AUTH_STATE_ATTRIBUTE = "clerk_auth"
+SECURITY_SCHEME = "ClerkSession"
+"""The name of the dependencies' OpenAPI security scheme (``components.securitySchemes``):
+one for all of them, so that Swagger UI asks for the token once."""
+_SCHEME_DESCRIPTION = (
+    "A Clerk session token: the `__session` cookie of a signed-in browser, or what "
+    "`getToken()` returns in Clerk's frontend SDKs. Sent as `Authorization: Bearer <token>`."
+)
 
 
 def clerk_lifespan(
@@ -107,9 +148,11 @@ def get_clerk(request: HTTPConnection) -> AsyncClerk:
     return clerk
 
 
-class _Authenticator:
-    # The shared half of both dependencies: settings, verification, and leaving the
-    # RequestState on request.state for handlers that want the reason.
+class _Authenticator(SecurityBase):
+    # The shared half of both dependencies: settings, verification, leaving the
+    # RequestState on request.state for handlers that want the reason, and the OpenAPI
+    # security scheme. The token may also come in the __session cookie; the scheme names
+    # the header only, which is what Swagger UI can send.
 
     def __init__(
         self,
@@ -128,6 +171,9 @@ class _Authenticator:
         self.accept_pending = accept_pending
         self.leeway_s = leeway_s
         self.jwt_key = jwt_key
+        if HAS_FASTAPI:
+            self.model = HTTPBearerModel(bearerFormat="JWT", description=_SCHEME_DESCRIPTION)
+            self.scheme_name = SECURITY_SCHEME
 
     def __repr__(self) -> str:
         parties = None if self.authorized_parties is None else sorted(self.authorized_parties)
@@ -173,7 +219,9 @@ class ClerkAuth(_Authenticator):
     ``WWW-Authenticate: Bearer error="invalid_token", error_description="<reason>"``
     (just ``Bearer`` when the request carried no token, as RFC 6750 asks), and 503 when
     no verification key is available. The `RequestState` is left on
-    ``request.state.clerk_auth`` either way.
+    ``request.state.clerk_auth`` either way. In FastAPI's OpenAPI schema it is the HTTP
+    bearer scheme `SECURITY_SCHEME`, listed under ``security`` by every operation that
+    depends on it.
 
     :param authorized_parties: the origins accepted in ``azp`` (None: any).
     :param accept_pending: also let in sessions that are ``pending`` (tasks left).
@@ -275,3 +323,25 @@ async def _capped_body(request: Request) -> bytes:
 #: ``Depends(clerk_webhook)``: `ClerkWebhook` with the defaults (the secret from
 #: ``$CLERK_WEBHOOK_SIGNING_SECRET``).
 clerk_webhook = ClerkWebhook()
+if TYPE_CHECKING or HAS_FASTAPI:
+    __all__ += ["ClaimsDep", "ClerkDep", "OptionalClaimsDep"]
+
+    ClaimsDep = Annotated[SessionClaims, Depends(require_session)]
+    """``claims: ClaimsDep``: the caller's `SessionClaims`, or 401 (`require_session`:
+    any authorized party; for yours, ``Annotated[SessionClaims,
+    Depends(ClerkAuth(authorized_parties=[...]))]``)."""
+    OptionalClaimsDep = Annotated[SessionClaims | None, Depends(optional_session)]
+    """``claims: OptionalClaimsDep``: the caller's `SessionClaims`, or None when signed
+    out (`optional_session`)."""
+    ClerkDep = Annotated[AsyncClerk, Depends(get_clerk)]
+    """``clerk: ClerkDep``: the application's `AsyncClerk` (`get_clerk`)."""
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name in {"ClaimsDep", "OptionalClaimsDep", "ClerkDep"}:
+            raise ImportError(
+                f"clerk_sessions.fastapi.{name} is a FastAPI Annotated alias and needs "
+                "FastAPI: pip install fastapi (in a plain Starlette app, await "
+                "require_session(request) or use clerk_sessions.starlette instead)"
+            )
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

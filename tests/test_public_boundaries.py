@@ -11,7 +11,16 @@ import clerk_sessions
 
 PACKAGE = Path(clerk_sessions.__file__).parent
 # Each of these may import its own private modules, and nothing private of the core.
-CLIENTS = {"fastapi.py": "fastapi", "django": "django", "cli": "cli", "testing": "testing"}
+CLIENTS = {
+    "fastapi.py": "fastapi",
+    "starlette.py": "starlette",
+    "django": "django",
+    "cli": "cli",
+    "testing": "testing",
+}
+# Private machinery made for the integrations (and the Redis clients), not a part of the
+# client that a user's code would otherwise reach: one object per event loop.
+SHARED = {"clerk_sessions._per_loop.PerLoop"}
 
 
 def _private(dotted: str) -> bool:
@@ -32,7 +41,7 @@ def private_core_imports(path: Path, own: str) -> list[str]:
             parts = dotted.split(".")
             if parts[0] != "clerk_sessions" or parts[1:2] == [own]:
                 continue
-            if _private(".".join(parts[1:])):
+            if _private(".".join(parts[1:])) and dotted not in SHARED:
                 found.append(f"{path.name}: {dotted}")
     return found
 

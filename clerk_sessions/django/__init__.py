@@ -17,13 +17,23 @@ origins accepted in ``azp``), ``CLERK_JWT_KEY`` (optional PEM public key)::
 
 `ClerkMiddleware` sets ``request.clerk_session`` (`SessionClaims` or None) and
 ``request.clerk_auth`` (the `RequestState`); `require_session` answers 401 for signed-out
-callers; `get_client` is the process-wide sync `Clerk`. `webhook_view` makes a view the
-endpoint of Clerk's webhooks (session events; setting ``CLERK_WEBHOOK_SIGNING_SECRET``).
+callers; `get_client` is the process-wide sync `Clerk`, and ``await aget_client()`` the
+running event loop's `AsyncClerk`, for async views::
+
+    @require_session
+    async def my_sessions(request):
+        clerk = await aget_client()
+        sessions = await clerk.sessions.list(user_id=request.clerk_session.user_id)
+
+For Django REST framework, `clerk_sessions.django.drf.ClerkAuthentication` makes
+``request.user`` a `ClerkUser`. `webhook_view` makes a view the endpoint of Clerk's
+webhooks (session events; setting ``CLERK_WEBHOOK_SIGNING_SECRET``).
 """
 
 from __future__ import annotations
 
-from clerk_sessions.django._client import get_client
+from clerk_sessions.django._client import aget_client, get_client
+from clerk_sessions.django._user import ClerkUser
 from clerk_sessions.django.conf import ClerkSettings, clerk_settings
 from clerk_sessions.django.decorators import require_session
 from clerk_sessions.django.middleware import ClerkMiddleware, authenticate
@@ -32,6 +42,8 @@ from clerk_sessions.django.webhooks import webhook_view
 __all__ = [
     "ClerkMiddleware",
     "ClerkSettings",
+    "ClerkUser",
+    "aget_client",
     "authenticate",
     "clerk_settings",
     "get_client",

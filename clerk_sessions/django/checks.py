@@ -9,6 +9,7 @@ a missing secret key is reported before the first request instead of by it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core import checks
@@ -24,13 +25,20 @@ _KEY_HINT = (
 )
 
 
+def _parties_in_environment() -> bool:
+    # The clients fall back to this variable when the setting is unset (comma-separated).
+    return any(part.strip() for part in os.environ.get("CLERK_AUTHORIZED_PARTIES", "").split(","))
+
+
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report missing or malformed ``CLERK_*`` settings.
 
     - ``clerk_sessions.E001``: no secret key, in settings or the environment;
     - ``clerk_sessions.E002``: a setting has the wrong type (e.g. a string for
       ``CLERK_AUTHORIZED_PARTIES``);
-    - ``clerk_sessions.E003``: ``CLERK_JWT_KEY`` is not a usable RSA public key.
+    - ``clerk_sessions.E003``: ``CLERK_JWT_KEY`` is not a usable RSA public key;
+    - ``clerk_sessions.W001``: no authorized parties, in settings or the environment: a
+      session token that Clerk issued to any site of the instance would be accepted.
     """
     try:
         conf = read_settings()
@@ -48,6 +56,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         errors.append(
             checks.Error(
                 "No Clerk secret key is configured.", hint=_KEY_HINT, id="clerk_sessions.E001"
+            )
+        )
+    if conf.authorized_parties is None and not _parties_in_environment():
+        errors.append(
+            checks.Warning(
+                "CLERK_AUTHORIZED_PARTIES is not set: a session token issued for any "
+                "origin (the token's azp claim) is accepted.",
+                hint="List the origins of your frontends, e.g. CLERK_AUTHORIZED_PARTIES = "
+                '["https://app.example.com"], so that a token obtained by another site '
+                "cannot be replayed here.",
+                id="clerk_sessions.W001",
             )
         )
     if conf.jwt_key is not None:

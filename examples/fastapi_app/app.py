@@ -13,7 +13,8 @@ Run it with::
 
     uvicorn --app-dir examples/fastapi_app app:app
 
-and call it with a session token from your frontend::
+open http://127.0.0.1:8000/docs and paste a session token into Authorize, or call it
+with a session token from your frontend::
 
     curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/me
     curl -X POST -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/sessions/sign-out-others
@@ -26,8 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from clerk_sessions import AsyncClerk
-from clerk_sessions.fastapi import ClerkAuth, clerk_lifespan, get_clerk
+from clerk_sessions.fastapi import ClerkAuth, ClerkDep, clerk_lifespan
 from clerk_sessions.models import SessionClaims
 
 
@@ -42,8 +42,8 @@ require_session = ClerkAuth(
     jwt_key=os.environ.get("CLERK_JWT_KEY") or None,
 )
 
+# The ready-made ClaimsDep accepts any authorized party; this one checks ours.
 Claims = Annotated[SessionClaims, Depends(require_session)]
-Clerk = Annotated[AsyncClerk, Depends(get_clerk)]
 
 router = APIRouter()
 
@@ -66,7 +66,7 @@ async def me(claims: Claims) -> dict[str, Any]:
 
 
 @router.get("/sessions")
-async def my_sessions(claims: Claims, clerk: Clerk) -> list[dict[str, Any]]:
+async def my_sessions(claims: Claims, clerk: ClerkDep) -> list[dict[str, Any]]:
     """The caller's active sessions, marking the one this request came from."""
     sessions = await clerk.sessions.list(user_id=claims.user_id, status="active")
     return [
@@ -80,7 +80,7 @@ async def my_sessions(claims: Claims, clerk: Clerk) -> list[dict[str, Any]]:
 
 
 @router.post("/sessions/sign-out-others")
-async def sign_out_other_devices(claims: Claims, clerk: Clerk) -> dict[str, Any]:
+async def sign_out_other_devices(claims: Claims, clerk: ClerkDep) -> dict[str, Any]:
     """Revoke every active session of the caller except the one making this request."""
     # Every page is read before the first revocation: `list` alone returns one page (10
     # by default), and revoking while paging through "active" would shift the offsets.

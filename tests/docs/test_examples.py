@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sys
 import tempfile
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,12 +163,15 @@ def test_examples_of_page_run(
         reasons = "; ".join(f"{b.where}: {b.not_run}" for b in blocks(page))
         pytest.skip(f"every example is marked not-run ({reasons})")
     token = fake.mint_token(SESSION_ID)
-    namespace: dict[str, Any] = {
-        "__name__": f"example:{_relative(page)}",
-        "token": token,
-        "request": {"Authorization": f"Bearer {token}"},
-    }
-    anyio.run(_run_page, runnable, namespace, backend="asyncio")
+    # The namespace is a module's, importable while the page runs (as runpy does for a
+    # script): frameworks resolve annotations through sys.modules[function.__module__].
+    module = types.ModuleType(f"example:{_relative(page)}")
+    module.__dict__.update(token=token, request={"Authorization": f"Bearer {token}"})
+    sys.modules[module.__name__] = module
+    try:
+        anyio.run(_run_page, runnable, module.__dict__, backend="asyncio")
+    finally:
+        del sys.modules[module.__name__]
 
 
 def test_not_run_markers_stand_before_a_python_block() -> None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -81,10 +82,20 @@ def clerk_checks() -> list[checks.CheckMessage]:
     return checks.run_checks(tags=["clerk_sessions"])  # type: ignore[no-any-return]
 
 
+@pytest.fixture
+def parties_set(django_env: FakeClerk) -> Iterator[None]:
+    """Authorized parties configured (over `django_env`'s settings): the checks then have
+    nothing to warn about."""
+    with override_settings(CLERK_AUTHORIZED_PARTIES=["https://app.example"]):
+        yield
+
+
+@pytest.mark.usefixtures("parties_set")
 def test_the_checks_pass_with_a_key() -> None:
     assert clerk_checks() == []
 
 
+@pytest.mark.usefixtures("parties_set")
 def test_a_missing_key_is_error_e001_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLERK_SECRET_KEY", raising=False)
     with override_settings(CLERK_SECRET_KEY=None):
@@ -94,6 +105,7 @@ def test_a_missing_key_is_error_e001_with_a_hint(monkeypatch: pytest.MonkeyPatch
     assert "CLERK_SECRET_KEY" in error.hint
 
 
+@pytest.mark.usefixtures("parties_set")
 def test_the_key_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLERK_SECRET_KEY", "sk_test_from_env")
     with override_settings(CLERK_SECRET_KEY=""):
@@ -109,15 +121,39 @@ def test_the_key_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         pytest.param({"CLERK_JWT_KEY": "not a pem"}, "E003", id="jwt key broken"),
     ],
 )
+@pytest.mark.usefixtures("parties_set")
 def test_malformed_settings_are_errors(overrides: dict[str, Any], error_id: str) -> None:
     with override_settings(**overrides):
         [error] = check_settings()
     assert error.id == f"clerk_sessions.{error_id}"
 
 
+@pytest.mark.usefixtures("parties_set")
 def test_a_good_jwt_key_passes(django_env: FakeClerk) -> None:
     with override_settings(CLERK_JWT_KEY=django_env.public_key_pem):
         assert check_settings() == []
+
+
+def test_no_authorized_parties_is_warning_w001_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CLERK_AUTHORIZED_PARTIES", raising=False)
+    for unset in (None, []):
+        with override_settings(CLERK_AUTHORIZED_PARTIES=unset):
+            [warning] = clerk_checks()
+        assert warning.id == "clerk_sessions.W001"
+        assert warning.level == checks.WARNING
+        assert "CLERK_AUTHORIZED_PARTIES = [" in warning.hint
+
+
+def test_authorized_parties_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clients read the variable when the setting is unset: the site is protected.
+    monkeypatch.setenv("CLERK_AUTHORIZED_PARTIES", "https://app.example, https://admin.example")
+    with override_settings(CLERK_AUTHORIZED_PARTIES=None):
+        assert clerk_checks() == []
+    monkeypatch.setenv("CLERK_AUTHORIZED_PARTIES", " , ")
+    with override_settings(CLERK_AUTHORIZED_PARTIES=None):
+        assert [message.id for message in clerk_checks()] == ["clerk_sessions.W001"]
 
 
 # ---------------------------------------------------------------- get_client

@@ -280,3 +280,31 @@ if TYPE_CHECKING:
             assert_type(exc.reason, str)
         verify_webhook({"type": "session.created"}, headers)  # type: ignore[arg-type]
         sign_webhook(body)  # type: ignore[call-arg]
+    async def web_frameworks() -> None:
+        from fastapi import FastAPI
+        from starlette.requests import HTTPConnection
+
+        from clerk_sessions.django import ClerkUser as DjangoUser
+        from clerk_sessions.django import aget_client
+        from clerk_sessions.fastapi import ClaimsDep, ClerkDep, OptionalClaimsDep
+        from clerk_sessions.starlette import ClerkAuthBackend, ClerkUser, on_auth_error
+
+        assert_type(await aget_client(), AsyncClerk)
+        app = FastAPI()
+
+        @app.get("/")
+        async def endpoint(claims: ClaimsDep, maybe: OptionalClaimsDep, clerk: ClerkDep) -> None:
+            assert_type(claims, models.SessionClaims)
+            assert_type(maybe, models.SessionClaims | None)
+            assert_type(clerk, AsyncClerk)
+
+        backend = ClerkAuthBackend(["https://app.example.com"], clerk=AsyncClerk())
+        connection = HTTPConnection({"type": "http", "headers": []})
+        result = await backend.authenticate(connection)
+        if result is not None:
+            credentials, user = result
+            assert_type(credentials.scopes, list[str])
+            assert isinstance(user, ClerkUser)
+            assert_type(user.claims, models.SessionClaims)
+            assert_type(DjangoUser(user.claims).pk, str)
+        on_auth_error(connection, ValueError("x"))  # type: ignore[arg-type]

@@ -9,5 +9,6 @@ from clerk_example import views
 urlpatterns = [
     path("health/", views.health),
     path("me/", views.me),
+    path("sessions/", views.my_sessions),
     path("sessions/<str:session_id>/revoke/", views.revoke_session),
 ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from clerk_sessions.django import get_client, require_session
+from clerk_sessions.django import aget_client, get_client, require_session
 from clerk_sessions.errors import NotFoundError
 
 
@@ -41,3 +41,21 @@ def revoke_session(request: HttpRequest, session_id: str) -> JsonResponse:
         return JsonResponse({"detail": "no such session"}, status=404)
     revoked = clerk.sessions.revoke(session_id)
     return JsonResponse({"id": revoked.id, "status": revoked.status.value})
+
+
+@require_session
+async def my_sessions(request: HttpRequest) -> JsonResponse | HttpResponseNotAllowed:
+    """The caller's active sessions: an async view, on the running loop's `AsyncClerk`.
+
+    Served by ASGI (``clerk_example.asgi``), every request of the process shares one
+    client; no ``sync_to_async`` is needed.
+    """
+    # Django's method decorators take async views only from Django 5.0 on.
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    claims = request.clerk_session
+    clerk = await aget_client()
+    sessions = await clerk.sessions.list(user_id=claims.user_id, status="active")
+    return JsonResponse(
+        {"sessions": [{"id": s.id, "current": s.id == claims.session_id} for s in sessions]}
+    )
