@@ -195,7 +195,7 @@ class PoolTransport(httpx2.AsyncBaseTransport):
             status_code=response.status,
             headers=response.headers,
             stream=_ResponseStream(response.stream),
-            extensions=cast("dict[str, Any]", response.extensions),
+            extensions=cast("dict[str, Any]", response.extensions),  # pyright: ignore[reportUnknownMemberType]
         )
 
     async def aclose(self) -> None:

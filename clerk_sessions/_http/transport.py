@@ -358,9 +358,10 @@ class Transport:
     ) -> tuple[Any, bytes]:
         direct = self._direct
         if direct is not None:
+            merged: Any = self._client_headers
             if headers is not None:
                 # Case-insensitive: a call's header replaces the client's of that name.
-                merged = self.engine.headers(self._client_headers)
+                merged = self.engine.headers(merged)
                 merged.update(headers)
             extensions = (
                 self._client_timeout
@@ -371,7 +372,7 @@ class Transport:
                 method,
                 url,
                 json=json_body,
-                headers=self._client_headers if headers is None else merged,
+                headers=merged,
                 extensions=extensions,
             )
             response = await direct.handle_async_request(request)

@@ -52,7 +52,9 @@ def require_session(view: ViewT) -> ViewT:
     request had no token); it is 503 when no verification key is available. Works on
     sync and async views; inside, ``request.clerk_session`` is the caller's claims.
     """
-    if iscoroutinefunction(view):
+    # asgiref's, which also sees its markcoroutinefunction on 3.11 (pyright reads that
+    # branch as asyncio's, deprecated only from 3.14).
+    if iscoroutinefunction(view):  # pyright: ignore[reportDeprecated]
 
         @functools.wraps(view)
         async def async_wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:

@@ -65,7 +65,9 @@ class ClerkMiddleware:
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
+        # asgiref's, which also sees its markcoroutinefunction on 3.11 (pyright reads that
+        # branch as asyncio's, deprecated only from 3.14).
+        self.async_mode = iscoroutinefunction(get_response)  # pyright: ignore[reportDeprecated]
         if self.async_mode:
             # Tells Django (and asgiref) that calling this instance returns a coroutine.
             markcoroutinefunction(self)

@@ -86,7 +86,9 @@ def webhook_view(view: ViewT) -> ViewT:
                 ...
             return HttpResponse(status=204)
     """
-    if iscoroutinefunction(view):
+    # asgiref's, which also sees its markcoroutinefunction on 3.11 (pyright reads that
+    # branch as asyncio's, deprecated only from 3.14).
+    if iscoroutinefunction(view):  # pyright: ignore[reportDeprecated]
 
         @functools.wraps(view)
         async def async_wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from litestar.testing import TestClient
 
@@ -91,11 +91,11 @@ def test_the_lifespan_opens_one_client_and_closes_it(fake: FakeClerk) -> None:
 
 
 def test_an_unreachable_jwks_is_a_503(fake: FakeClerk) -> None:
-    def down(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    def down(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
 
     app = example.create_app(
-        **client_kwargs(fake, transport=httpx.MockTransport(down), retry_config=None)
+        **client_kwargs(fake, transport=httpx2.MockTransport(down), retry_config=None)
     )
     with TestClient(app) as client:
         answer = client.get("/me", headers=bearer(fake.mint_token(fake.add_session()["id"])))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import AuthenticationError, requires
@@ -237,10 +237,10 @@ def test_a_pending_session_is_refused_unless_accepted(fake: FakeClerk) -> None:
 
 
 def test_an_unreachable_jwks_is_a_503_not_a_401(fake: FakeClerk, session: dict[str, Any]) -> None:
-    def down(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    def down(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
 
-    app = make_app(fake, transport=httpx.MockTransport(down), retry_config=None)
+    app = make_app(fake, transport=httpx2.MockTransport(down), retry_config=None)
     with TestClient(app) as client:
         answer = client.get("/whoami", headers=bearer(fake.mint_token(session["id"])))
     assert answer.status_code == 503

@@ -264,7 +264,7 @@ if TYPE_CHECKING:
         RedisRateLimit("redis://h/0", 1000, 10, key=5)  # type: ignore[arg-type]
         AsyncClerk(rate_limit=quota.share)  # type: ignore[arg-type]
 
-    def session_events(body: bytes, headers: httpx.Headers) -> None:
+    def session_events(body: bytes, headers: httpx2.Headers) -> None:
         from clerk_sessions.webhooks import WebhookEvent, sign_webhook, verify_webhook
 
         event = verify_webhook(body, headers, tolerance_s=60, now=datetime.now())
@@ -280,6 +280,7 @@ if TYPE_CHECKING:
             assert_type(exc.reason, str)
         verify_webhook({"type": "session.created"}, headers)  # type: ignore[arg-type]
         sign_webhook(body)  # type: ignore[call-arg]
+
     async def web_frameworks() -> None:
         from fastapi import FastAPI
         from starlette.requests import HTTPConnection
