@@ -21,7 +21,8 @@ import httpx
 import httpx2
 
 from benchmarks._common import SECRET_KEY, SESSION_ID, ServerHandle, interleave_async, row
-from clerk_sessions import AsyncClerk, _decode
+from clerk_sessions import AsyncClerk
+from clerk_sessions._codec import decode as _decode
 
 __all__ = ["run"]
 

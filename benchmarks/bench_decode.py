@@ -22,7 +22,7 @@ from typing import Any
 import cattrs
 
 from benchmarks._common import LIST_SIZE, interleave, list_body, row
-from clerk_sessions import _decode
+from clerk_sessions._codec import decode as _decode
 from clerk_sessions.models import Session, SessionPage
 
 __all__ = ["run"]

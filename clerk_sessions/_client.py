@@ -7,7 +7,8 @@ from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from clerk_sessions import _decode, _options
+from clerk_sessions import _options
+from clerk_sessions._codec import decode
 from clerk_sessions._config import (
     DEFAULT_API_VERSION,
     DEFAULT_JWKS_CACHE_TTL_S,
@@ -79,7 +80,7 @@ class _Auth:
         data: Mapping[str, Any] = await transport.request(
             "GET",
             "/jwks",
-            _decode.loads,
+            decode.loads,
             replay_safe=True,
             retries=None if transport.policy(UNSET) is None else _JWKS_RETRY,
             deadline_s=_JWKS_DEADLINE_S,

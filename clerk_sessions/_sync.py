@@ -333,39 +333,6 @@ class Sessions:
             )
         )
 
-    def iterate(
-        self,
-        *,
-        client_id: str | None = None,
-        user_id: str | None = None,
-        status: QueryParamStatus | str | None = None,
-        page_size: int = 100,
-        retries: RetryConfig | Unset | None = UNSET,
-        server_url: str | None = None,
-        timeout_ms: int | None = None,
-        http_headers: Mapping[str, str] | None = None,
-    ) -> Iterator[Session]:
-        """Every session that matches, fetched page by page as you iterate.
-
-        ``async for session in clerk.sessions.iterate(user_id=...)``. Nothing is fetched
-        until the first item is asked for, and stopping early leaves nothing running.
-        Each session is yielded once, even if shifting pages show it twice, and the
-        iteration ends at a page that brings no session not seen before (so a server
-        that ignores ``offset`` cannot make it loop).
-        """
-        return self._portal.iterate(
-            self._portal.client.sessions.iterate(
-                client_id=client_id,
-                user_id=user_id,
-                status=status,
-                page_size=page_size,
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-            )
-        )
-
     def create(
         self,
         request: CreateSessionRequestBody | Mapping[str, Any] | None = None,
@@ -562,6 +529,39 @@ class Sessions:
             )
         )
 
+    def iterate(
+        self,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        status: QueryParamStatus | str | None = None,
+        page_size: int = 100,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Session]:
+        """Every session that matches, fetched page by page as you iterate.
+
+        ``async for session in clerk.sessions.iterate(user_id=...)``. Nothing is fetched
+        until the first item is asked for, and stopping early leaves nothing running.
+        Each session is yielded once, even if shifting pages show it twice, and the
+        iteration ends at a page that brings no session not seen before (so a server
+        that ignores ``offset`` cannot make it loop).
+        """
+        return self._portal.iterate(
+            self._portal.client.sessions.iterate(
+                client_id=client_id,
+                user_id=user_id,
+                status=status,
+                page_size=page_size,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            )
+        )
+
     def revoke_many(
         self,
         session_ids: Iterable[str] | AsyncIterable[str],
@@ -684,7 +684,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[list[Session]]:
-        """``sessions.list`` as the raw response; ``parse()`` gives the sessions."""
+        """``sessions.list`` as the raw response; ``parse()`` gives what it returns
+        (``list[Session]``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.list(
                 client_id=client_id,
@@ -713,7 +714,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[SessionPage]:
-        """``sessions.list_page`` as the raw response; ``parse()`` gives the page."""
+        """``sessions.list_page`` as the raw response; ``parse()`` gives what it returns
+        (``SessionPage``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.list_page(
                 client_id=client_id,
@@ -739,7 +741,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
-        """``sessions.create`` as the raw response; ``parse()`` gives the `Session`."""
+        """``sessions.create`` as the raw response; ``parse()`` gives what it returns
+        (``Session``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.create(
                 request,
@@ -761,7 +764,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
-        """``sessions.get`` as the raw response; ``parse()`` gives the `Session`."""
+        """``sessions.get`` as the raw response; ``parse()`` gives what it returns
+        (``Session``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.get(
                 session_id,
@@ -781,7 +785,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
-        """``sessions.revoke`` as the raw response; ``parse()`` gives the `Session`."""
+        """``sessions.revoke`` as the raw response; ``parse()`` gives what it returns
+        (``Session``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.revoke(
                 session_id,
@@ -802,8 +807,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[Session]:
-        """``sessions.verify`` (deprecated) as the raw response; ``parse()`` gives the
-        `Session`."""
+        """``sessions.verify`` as the raw response; ``parse()`` gives what it returns
+        (``Session``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.verify(
                 session_id,
@@ -825,8 +830,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[SessionToken]:
-        """``sessions.create_token`` as the raw response; ``parse()`` gives the
-        `SessionToken`."""
+        """``sessions.create_token`` as the raw response; ``parse()`` gives what it returns
+        (``SessionToken``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.create_token(
                 session_id,
@@ -849,8 +854,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[SessionToken]:
-        """``sessions.create_token_from_template`` as the raw response; ``parse()`` gives
-        the `SessionToken`."""
+        """``sessions.create_token_from_template`` as the raw response; ``parse()`` gives what
+        it returns (``SessionToken``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.create_token_from_template(
                 session_id,
@@ -879,8 +884,8 @@ class SessionsWithRawResponse:
         timeout_ms: int | None = None,
         http_headers: Mapping[str, str] | None = None,
     ) -> RawResponse[SessionRefresh]:
-        """``sessions.refresh`` as the raw response; ``parse()`` gives the
-        `SessionRefresh`."""
+        """``sessions.refresh`` as the raw response; ``parse()`` gives what it returns
+        (``SessionRefresh``)."""
         return self._portal.call(
             lambda c: c.sessions.with_raw_response.refresh(
                 session_id,

@@ -208,7 +208,7 @@ class Session:
         Read exactly as the API's answers are: unknown fields ignored, wrong types refused
         with `ResponseValidationError`, which names the fields at fault.
         """
-        from clerk_sessions import _decode
+        from clerk_sessions._codec import decode as _decode
 
         if isinstance(data, str):
             data = data.encode()

@@ -48,6 +48,7 @@ import inspect
 import re
 import subprocess
 import sys
+import textwrap
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,13 +56,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "clerk_sessions" / "_sync.py"
+# The raw-response twin of the sessions resource, written from the resource's source.
+RAW_SOURCE = ROOT / "clerk_sessions" / "_resources" / "sessions.py"
+RAW_TARGET = ROOT / "clerk_sessions" / "_resources" / "raw.py"
 PYPROJECT = ROOT / "pyproject.toml"
 COMMAND = "python scripts/gen_sync.py"
 
 sys.path.insert(0, str(ROOT))
 
 try:
-    from clerk_sessions._client import AsyncClerk
+    import clerk_sessions  # noqa: F401  (the package's dependencies are importable here)
 except ImportError:
     # Run by an interpreter without the package's dependencies (a bare `python`): use
     # the project's development environment when there is one.
@@ -112,12 +116,15 @@ def sync_name(async_name: str) -> str:
 
 
 class SourceModule:
-    """A module's AST, and where each name it can see comes from."""
+    """A module's AST, and where each name it can see comes from.
 
-    def __init__(self, module_name: str) -> None:
-        module = sys.modules[module_name]
+    Read from the imported module, or with ``source`` from its text: the raw-response
+    twin is written from the resource's source before anything imports it.
+    """
+
+    def __init__(self, module_name: str, source: str | None = None) -> None:
         self.name = module_name
-        self.source = inspect.getsource(module)
+        self.source = inspect.getsource(sys.modules[module_name]) if source is None else source
         self.tree = ast.parse(self.source)
         # name -> import line; imports under `if TYPE_CHECKING:` count too, since the
         # generated file needs them only for annotations.
@@ -202,17 +209,27 @@ def need_signature(
             imports.need(source, default, runtime=True)
 
 
-def methods(cls: type[Any], source: SourceModule) -> Iterator[tuple[str, Any, ast.AST]]:
-    """Public methods (and the async lifecycle ones) in definition order, with their AST."""
-    class_node = source.class_def(cls.__name__)
-    nodes = {
-        node.name: node
-        for node in class_node.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
-    for name, value in vars(cls).items():
-        if (name in RENAMES or not name.startswith("_")) and callable(value):
-            yield name, value, nodes[name]
+def methods(cls: type[Any]) -> Iterator[tuple[str, Any, ast.AST, SourceModule]]:
+    """Public methods (and the async lifecycle ones) with their AST and module: those of
+    ``cls`` in definition order, then those it inherits from the SDK's own classes (a
+    mixin such as `_revocation.BulkRevocation`)."""
+    seen: set[str] = set()
+    for owner in cls.__mro__:
+        if not owner.__module__.startswith("clerk_sessions."):
+            continue
+        source = SourceModule(owner.__module__)
+        class_node = source.class_def(owner.__name__)
+        nodes = {
+            node.name: node
+            for node in class_node.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        for name, value in vars(owner).items():
+            if name in seen or not (name in RENAMES or not name.startswith("_")):
+                continue
+            if callable(value):
+                seen.add(name)
+                yield name, value, nodes[name], source
 
 
 def docstring(source: SourceModule, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
@@ -356,9 +373,9 @@ def resource_classes(imports: Imports, path: str, cls: type[Any]) -> list[str]:
     body += "    def __init__(self, portal: Portal) -> None:\n        self._portal = portal\n"
     for attr, sub in subs:
         body += f"        self.{attr} = {sync_name(sub.__name__)}(portal)\n"
-    for name, value, fn in methods(cls, source):
+    for name, value, fn, defined_in in methods(cls):
         assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-        body += "\n" + method_text(imports, source, name, value, fn, path)
+        body += "\n" + method_text(imports, defined_in, name, value, fn, path)
     classes = [f"class {sync_name(cls.__name__)}:\n{body}"]
     for attr, sub in subs:
         classes += resource_classes(imports, f"{path}.{attr}", sub)
@@ -366,6 +383,8 @@ def resource_classes(imports: Imports, path: str, cls: type[Any]) -> list[str]:
 
 
 def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
+    from clerk_sessions._client import AsyncClerk
+
     source = SourceModule(AsyncClerk.__module__)
     class_node = source.class_def("AsyncClerk")
     doc = ast.get_docstring(class_node, clean=False) or ""
@@ -401,9 +420,9 @@ def clerk_class(imports: Imports, found: list[tuple[str, type[Any]]]) -> str:
         "        # Never the secret key.\n"
         '        return f"{type(self).__name__}(server_url={self.server_url!r})"\n'
     )
-    for name, value, fn in methods(AsyncClerk, source):
+    for name, value, fn, defined_in in methods(AsyncClerk):
         assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-        body += "\n" + method_text(imports, source, name, value, fn, "")
+        body += "\n" + method_text(imports, defined_in, name, value, fn, "")
     return f"class Clerk:\n{body}"
 
 
@@ -450,6 +469,8 @@ def ruff(args: list[str], text: str, target: Path | None = None) -> str:
 
 def generate() -> str:
     """The full text of ``_sync.py``."""
+    from clerk_sessions._client import AsyncClerk
+
     imports = Imports()
     client_source = SourceModule(AsyncClerk.__module__)
     found = resources(client_source, "AsyncClerk")
@@ -463,6 +484,92 @@ def generate() -> str:
     check_ruff()
     text = ruff(["check", "--fix", "--exit-zero", "--quiet", "--select", "I"], text)
     return ruff(["format", "--quiet"], text)
+
+
+# --------------------------------------------------------------- the raw-response twin
+
+RAW_MODULE_DOC = '''\
+"""``clerk.sessions.with_raw_response``: each single-request operation, answering raw.
+
+Generated from the public methods of `AsyncSessions`: each method here takes the same
+arguments, sends the request the resource's own builder makes (``_<op>_request``), and
+returns the `RawResponse` whose ``parse()`` is what the plain operation returns.
+"""
+'''
+
+RAW_CLASS_DOC = '''"""The single-request operations of ``clerk.sessions``, answering with the raw
+    response: ``clerk.sessions.with_raw_response.get(...)``.
+
+    Each takes the same arguments as the plain operation and returns a `RawResponse`
+    (status, headers, trace id, body) whose ``parse()`` returns what the plain operation
+    returns. Errors raise exactly as the plain operation's do.
+    """'''
+
+
+def _one_line_send(fn: ast.AsyncFunctionDef) -> ast.Call:
+    """The ``self._send(...)`` call that is the whole body of a single-request operation."""
+    body = fn.body[1:] if ast.get_docstring(fn) is not None else fn.body
+    if (
+        len(body) == 1
+        and isinstance(body[0], ast.Return)
+        and isinstance(body[0].value, ast.Await)
+        and isinstance(body[0].value.value, ast.Call)
+        and ast.unparse(body[0].value.value.func) == "self._send"
+    ):
+        return body[0].value.value
+    raise SystemExit(
+        f"gen_sync: AsyncSessions.{fn.name} must be one line, "
+        "`return await self._send(self._<op>_request(...), <per-call options>)`, "
+        "for its raw-response twin to be written"
+    )
+
+
+class _SelfToSessions(ast.NodeTransformer):
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Name("sessions", node.ctx) if node.id == "self" else node
+
+
+def raw_twin() -> str:
+    """The full text of ``_resources/raw.py``, from the resource's source text."""
+    source = SourceModule("clerk_sessions._resources.sessions", RAW_SOURCE.read_text())
+    imports = Imports()
+    imports.typing.add(("clerk_sessions._resources.sessions", "AsyncSessions"))
+    imports.typing.add(("clerk_sessions.models", "RawResponse"))
+    body = f"    {RAW_CLASS_DOC}\n\n"
+    body += "    def __init__(self, sessions: AsyncSessions) -> None:\n"
+    body += "        self._sessions = sessions\n"
+    for node in source.class_def("AsyncSessions").body:
+        if not isinstance(node, ast.AsyncFunctionDef) or node.name.startswith("_"):
+            continue
+        send = _one_line_send(node)
+        need_signature(imports, source, node)
+        assert node.returns is not None, f"AsyncSessions.{node.name} has no return annotation"
+        imports.need(source, node.returns, runtime=False)
+        returned = ast.unparse(node.returns)
+        arguments = ", ".join(ast.unparse(_SelfToSessions().visit(a)) for a in send.args)
+        doc = textwrap.fill(
+            f"``sessions.{node.name}`` as the raw response; ``parse()`` gives what it "
+            f"returns (``{returned}``).",
+            width=88,
+            initial_indent='"""',
+            subsequent_indent=" " * 8,
+        )
+        doc += '"""'
+        body += "\n" + method(
+            f"async {node.name}",
+            signature_text(node),
+            f"RawResponse[{returned}]",
+            doc,
+            f"sessions = self._sessions\n        return await sessions._send_raw({arguments})",
+        ).replace("    def async ", "    async def ")
+    # The twin sends what the resource's private builders make: pyright, be told.
+    pragma = "# pyright: reportPrivateUsage=false\n"
+    text = HEADER + pragma + RAW_MODULE_DOC + "\n" + imports.render() + "\n"
+    text += '__all__ = ["AsyncSessionsWithRawResponse"]\n\n\n'
+    text += f"class AsyncSessionsWithRawResponse:\n{body}"
+    check_ruff()
+    text = ruff(["check", "--fix", "--exit-zero", "--quiet", "--select", "I"], text, RAW_TARGET)
+    return ruff(["format", "--quiet"], text, RAW_TARGET)
 
 
 def write_or_check(target: Path, text: str, command: str, *, check: bool) -> int:
@@ -489,7 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     options = parser.parse_args(argv)
-    return write_or_check(TARGET, generate(), COMMAND, check=options.check)
+    # The twin first: the resource imports it, and the facade is read from the resource.
+    stale = write_or_check(RAW_TARGET, raw_twin(), COMMAND, check=options.check)
+    return write_or_check(TARGET, generate(), COMMAND, check=options.check) | stale
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def test_the_check_sees_a_private_import(tmp_path: Path) -> None:
     module = tmp_path / "probe.py"
     module.write_text(
         "from clerk_sessions._verification import TokenVerifier\n"
-        "from clerk_sessions import _serde, models\n"
+        "from clerk_sessions import models\nfrom clerk_sessions._codec import converter\n"
         "import clerk_sessions._portal\n"
         "from clerk_sessions.cli._output import Output\n"
         "from clerk_sessions.verification import Reason\n"
@@ -71,6 +71,6 @@ def test_the_check_sees_a_private_import(tmp_path: Path) -> None:
     found = private_core_imports(module, "cli")
     assert [entry.split(": ")[1] for entry in found] == [
         "clerk_sessions._verification.TokenVerifier",
-        "clerk_sessions._serde",
+        "clerk_sessions._codec.converter",
         "clerk_sessions._portal",
     ]

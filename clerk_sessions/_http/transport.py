@@ -270,6 +270,25 @@ class Transport:
         raw: Literal[True],
     ) -> models.RawResponse[T]: ...
 
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        decode: Callable[[bytes], T],
+        *,
+        replay_safe: bool,
+        retries: RetryConfig | Unset | None,
+        server_url: str | None = ...,
+        timeout_ms: int | None = ...,
+        http_headers: Mapping[str, str] | None = ...,
+        json_body: Any = ...,
+        api_version: str | None = ...,
+        deadline_s: float | None = ...,
+        rate_limited: bool = ...,
+        raw: bool,
+    ) -> T | models.RawResponse[T]: ...
+
     async def request(
         self,
         method: str,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import anyio
 import anyio.lowlevel
 
+from clerk_sessions import _revocation as bulk
 from clerk_sessions._config import UNSET
 from clerk_sessions._errors import (
     APIConnectionError,
@@ -43,7 +44,6 @@ from clerk_sessions._errors import (
     PermissionDeniedError,
     SDKError,
 )
-from clerk_sessions._resources import bulk
 from clerk_sessions.jobs._store import Claim, ItemKind, JobInfo, JobStore, open_store
 from clerk_sessions.models import (
     CONNECTION_ERROR_CODE,

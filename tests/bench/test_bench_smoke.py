@@ -23,7 +23,7 @@ import pytest
 from benchmarks import _bare_env
 from benchmarks import run as runner
 from benchmarks._common import row
-from clerk_sessions import _decode
+from clerk_sessions._codec import decode as _decode
 
 HAVE_OFFICIAL = importlib.util.find_spec("clerk_backend_api") is not None
 # orjson installed and the fast paths on: then the decode benchmark measures both parsers.

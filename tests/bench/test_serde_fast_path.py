@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks._common import session_dict
-from clerk_sessions import _decode, _serde
+from clerk_sessions._codec import converter as _serde
+from clerk_sessions._codec import decode as _decode
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import Session, SessionActivity, SessionStatus, SessionTask
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
+from clerk_sessions import _revocation as bulk
 from clerk_sessions import errors, models
-from clerk_sessions._resources import bulk
 from clerk_sessions.testing import FakeClerk
 
 from .conftest import hooked_client, revoke_requests

@@ -24,7 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks._common import session_dict
-from clerk_sessions import _decode, _serde, _session_decoders
+from clerk_sessions._codec import converter as _serde
+from clerk_sessions._codec import decode as _decode
+from clerk_sessions._codec import generated as _session_decoders
 from clerk_sessions._config import FAST_PATHS
 from clerk_sessions.models import Session, SessionActivity, SessionTask
 from tests.conftest import REPO_ROOT

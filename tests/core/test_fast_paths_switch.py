@@ -17,7 +17,9 @@ from tests.conftest import REPO_ROOT
 
 PROBE = """
 import json, sys
-from clerk_sessions import AsyncClerk, _portal, _decode, _serde
+from clerk_sessions import AsyncClerk, _portal
+from clerk_sessions._codec import converter as _serde
+from clerk_sessions._codec import decode as _decode
 from clerk_sessions._http import transport
 from clerk_sessions._http.network import AsyncioBackend
 from clerk_sessions.models import Session
@@ -43,7 +45,7 @@ print(json.dumps({
     "asyncio_timeout": transport._asyncio_timeout is not None,
     "generated_decoder": getattr(hook, "_clerk_generated", False),
     "decoder_written_ahead": _decode._structure_session is getattr(
-        sys.modules.get("clerk_sessions._session_decoders"), "structure_Session", None
+        sys.modules.get("clerk_sessions._codec.generated"), "structure_Session", None
     ),
     "orjson": _decode._fast_loads is not None,
     "own_portal_calls": portal_calls > 0,

@@ -11,7 +11,9 @@ import attrs
 import pytest
 import yaml
 
-from clerk_sessions import _decode, _serde, models
+from clerk_sessions import models
+from clerk_sessions._codec import converter as _serde
+from clerk_sessions._codec import decode as _decode
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import QueryParamStatus, Session, SessionStatus
 from tests.conftest import OPENAPI_DIR

@@ -17,7 +17,9 @@ import cattrs
 import pytest
 
 from benchmarks._common import session_dict
-from clerk_sessions import _decode, _serde
+from clerk_sessions._codec import converter as _serde
+from clerk_sessions._codec import decode as _decode
+from clerk_sessions._codec import runtime
 from clerk_sessions.errors import ResponseValidationError
 from clerk_sessions.models import Session
 
@@ -42,7 +44,7 @@ def _converter(*, detailed: bool) -> cattrs.Converter:
     """The SDK's converter plus the hooks a new model's field types would register."""
     converter = _serde.make_converter(detailed=detailed)
     for enum_cls in (Level, Mood):
-        converter.register_structure_hook(enum_cls, _decode.enum_hook(enum_cls))
+        converter.register_structure_hook(enum_cls, runtime.enum_hook(enum_cls))
     converter.register_structure_hook(int | str, _either)
     return converter
 
@@ -209,7 +211,7 @@ class Final:
 
 def test_a_class_that_refuses_subclasses_is_built_through_its_init() -> None:
     assert _serde.fills_slots_safely(Final)
-    assert _decode.builder(Final) is None
+    assert runtime.builder(Final) is None
 
     fast, detailed = _verdicts({"n": 4}, Final)
 

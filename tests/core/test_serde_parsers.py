@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks._common import session_dict
-from clerk_sessions import _decode
+from clerk_sessions._codec import decode as _decode
 from clerk_sessions.errors import ResponseValidationError
 
 orjson = pytest.importorskip("orjson")

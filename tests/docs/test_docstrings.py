@@ -10,7 +10,8 @@ import pytest
 
 import clerk_sessions
 from clerk_sessions import AsyncClerk, Clerk, errors, models, webhooks
-from clerk_sessions._resources.sessions import AsyncSessions, SessionIterator
+from clerk_sessions._resources.pagination import SessionIterator
+from clerk_sessions._resources.sessions import AsyncSessions
 from clerk_sessions._sync import Sessions
 
 # Values whose docstring would be their type's, not their own.

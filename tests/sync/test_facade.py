@@ -9,7 +9,7 @@ from contextlib import suppress
 import pytest
 
 from clerk_sessions import Clerk, errors
-from clerk_sessions._resources.sessions import SessionIterator
+from clerk_sessions._resources.pagination import SessionIterator
 from clerk_sessions.errors import AsyncContextError, ClientClosedError
 from clerk_sessions.testing import FakeClerk
 

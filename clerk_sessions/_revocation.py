@@ -1,4 +1,9 @@
-"""Bulk revocation: ``sessions.revoke_many`` and ``sessions.revoke_all``.
+"""The rules of bulk revocation: ``sessions.revoke_many``, ``sessions.revoke_all``, and
+each item of a durable job (`clerk_sessions.jobs`).
+
+They work on any object that revokes, gets and lists sessions (`Sessions`, the small
+protocol below: `clerk_sessions._resources.sessions.AsyncSessions` is one), so this module
+imports neither the resource nor the jobs that use it.
 
 Worker model: ``concurrency`` worker tasks in one task group pull ids from the shared
 input, one at a time, and each sends one ``revoke`` (with its retries) before pulling the
@@ -32,22 +37,75 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 
+from clerk_sessions import models
+from clerk_sessions._config import UNSET, RetryConfig, Unset
 from clerk_sessions._errors import (
     ClerkErrors,
     ClerkSessionsError,
     ResponseValidationError,
     SDKError,
 )
-from clerk_sessions.models import BulkRevokeResult, QueryParamStatus, Session, SessionStatus
+from clerk_sessions._options import call_options
+from clerk_sessions.models import QueryParamStatus, Session, SessionStatus
 
 if TYPE_CHECKING:
-    from clerk_sessions._resources.sessions import AsyncSessions
+    # Defined on first use (clerk_sessions.models): this module loads with every client.
+    from clerk_sessions.models import BulkRevokeResult
 
-__all__ = ["ProgressCallback", "revoke_all", "revoke_many", "revoke_one"]
+__all__ = [
+    "RESULT_ATTRIBUTE",
+    "BulkRevocation",
+    "ProgressCallback",
+    "Sessions",
+    "check_concurrency",
+    "check_progress",
+    "revoke_all",
+    "revoke_many",
+    "revoke_one",
+]
+
+
+class Sessions(Protocol):
+    """What the bulk rules need of the sessions API: revoke, get, and list by page, each
+    with the per-call options."""
+
+    async def revoke(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = ...,
+        server_url: str | None = ...,
+        timeout_ms: int | None = ...,
+        http_headers: Mapping[str, str] | None = ...,
+    ) -> Session: ...
+
+    async def get(
+        self,
+        session_id: str,
+        *,
+        retries: RetryConfig | Unset | None = ...,
+        server_url: str | None = ...,
+        timeout_ms: int | None = ...,
+        http_headers: Mapping[str, str] | None = ...,
+    ) -> Session: ...
+
+    def iterate(
+        self,
+        *,
+        client_id: str | None = ...,
+        user_id: str | None = ...,
+        status: QueryParamStatus | str | None = ...,
+        page_size: int = ...,
+        retries: RetryConfig | Unset | None = ...,
+        server_url: str | None = ...,
+        timeout_ms: int | None = ...,
+        http_headers: Mapping[str, str] | None = ...,
+    ) -> AsyncIterator[Session]: ...
+
 
 ProgressCallback = Callable[[int, "int | None"], object]
 """``on_progress(done, total)``: ``total`` is None when the number of ids is not known."""
@@ -185,7 +243,7 @@ class _Run:
 
     def __init__(
         self,
-        sessions: AsyncSessions,
+        sessions: Sessions,
         ids: _Ids,
         on_progress: ProgressCallback | None,
         options: Mapping[str, Any],
@@ -199,7 +257,7 @@ class _Run:
         self.error: Exception | None = None
 
     def result(self) -> BulkRevokeResult:
-        return BulkRevokeResult(revoked=self.revoked, failed=self.failed)
+        return models.BulkRevokeResult(revoked=self.revoked, failed=self.failed)
 
     async def worker(self) -> None:
         while self.error is None and not self.ids.exhausted:
@@ -238,7 +296,7 @@ class _Run:
 
 
 async def revoke_one(
-    sessions: AsyncSessions,
+    sessions: Sessions,
     session_id: str,
     *,
     done_statuses: Collection[SessionStatus] = (SessionStatus.REVOKED,),
@@ -266,7 +324,7 @@ async def revoke_one(
 
 
 async def revoke_many(
-    sessions: AsyncSessions,
+    sessions: Sessions,
     session_ids: Iterable[str] | AsyncIterable[str],
     *,
     concurrency: int,
@@ -296,7 +354,7 @@ async def revoke_many(
 
 
 async def revoke_all(
-    sessions: AsyncSessions,
+    sessions: Sessions,
     *,
     user_id: str | None,
     client_id: str | None,
@@ -348,6 +406,109 @@ async def revoke_all(
         if partial is not None:
             revoked.update(partial.revoked)
             failed.update(partial.failed)
-        _attach(exc, BulkRevokeResult(revoked=revoked, failed=failed))
+        _attach(exc, models.BulkRevokeResult(revoked=revoked, failed=failed))
         raise
-    return BulkRevokeResult(revoked=revoked, failed=failed)
+    return models.BulkRevokeResult(revoked=revoked, failed=failed)
+
+
+class BulkRevocation:
+    """``revoke_many`` and ``revoke_all``: the bulk operations of ``clerk.sessions``
+    (`clerk_sessions._resources.sessions.AsyncSessions` inherits them, and the sync facade
+    has them as its own)."""
+
+    async def revoke_many(
+        self,
+        session_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int = 8,
+        on_progress: Callable[[int, int | None], object] | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> BulkRevokeResult:
+        """Revoke many sessions, at most ``concurrency`` requests at a time.
+
+        ``session_ids`` is any iterable or async iterable of ids (a generator of a million
+        ids is fine: ids are drawn as workers free up, so memory in flight is bounded by
+        ``concurrency``). An id is never sent twice: duplicates are skipped, which means
+        the distinct ids seen so far are kept (the ids only). Each request uses the retry
+        policy (``retries``), the other per-call options, and the client's `RateLimit`,
+        which a 429 pauses for every worker.
+
+        Returns a `BulkRevokeResult` holding every distinct id exactly once: in
+        ``revoked`` (id -> the `Session` as the API returned it) or in ``failed`` (id ->
+        the exception its last attempt raised, once its retries ran out). A session
+        that was already revoked counts as revoked; so does one that had already ended
+        (the API answers the revoke with the session unchanged: it is signed out).
+
+        Any exception one id raises is that id's failure, and the others go on. A
+        failure is kept compact: without its traceback, chained exceptions or response
+        body (``.body`` is empty), so 20,000 failures take a few MB and the result can be
+        pickled.
+
+        ``on_progress(done, total)`` is called after each id finishes; ``total`` is the
+        number of distinct ids for a collection, None for an iterator.
+
+        Errors and early stops:
+
+        - Bad arguments raise before any request: ``concurrency`` not an integer >= 1,
+          ``on_progress`` not callable, a single string instead of an iterable, a
+          collection holding a non-string id (`TypeError`), or a bad per-call option.
+        - If an iterator yields a non-string id (`TypeError`) or raises, or
+          ``on_progress`` raises, no further id is started, the requests in flight
+          finish, and that exception propagates with the result so far attached as its
+          ``bulk_result`` attribute.
+        - If the call is cancelled, the requests in flight are abandoned at once and the
+          cancellation propagates, with the result so far attached the same way: the
+          ids whose request was in flight are in neither map (the server may or may not
+          have revoked them), and ids never drawn are not in it.
+        """
+        return await revoke_many(
+            cast("Sessions", self),
+            session_ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            **call_options(
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            ),
+        )
+
+    async def revoke_all(
+        self,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        concurrency: int = 8,
+        on_progress: Callable[[int, int | None], object] | None = None,
+        retries: RetryConfig | Unset | None = UNSET,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> BulkRevokeResult:
+        """Revoke every active session of a user (``user_id=``) or of a client
+        (``client_id=``); exactly one of them is required.
+
+        Lists the active sessions, then revokes them with `revoke_many`, then lists
+        again, until a listing shows no active session it has not handled (sessions that
+        change while it pages shift the pages; listing again catches what they hid). A
+        session that failed is not tried again. ``on_progress(done, total)`` counts
+        across those rounds (``total`` is the number of sessions found so far). Errors,
+        early stops and the result are as for `revoke_many`.
+        """
+        return await revoke_all(
+            cast("Sessions", self),
+            user_id=user_id,
+            client_id=client_id,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            **call_options(
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                http_headers=http_headers,
+            ),
+        )
