@@ -6,6 +6,9 @@
 from typing import TYPE_CHECKING, Any
 
 from clerk_sessions import errors, models
+
+# Loaded for what it registers: Session.from_json reads with the codec's readers.
+from clerk_sessions._codec import decode as _decode  # noqa: F401  # pyright: ignore[reportUnusedImport]
 from clerk_sessions._config import UNSET, BackoffStrategy, RetryConfig
 from clerk_sessions._ratelimit import RateLimit
 from clerk_sessions._version import __version__

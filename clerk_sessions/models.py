@@ -8,7 +8,7 @@ enum strings are kept, so a newer API version does not break an older SDK.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+# How `Session.from_json` reads: the codec's readers (bytes, decoded data). The codec
+# depends on the models, not the reverse: `clerk_sessions._codec.decode` hands its readers
+# over here when it loads, and the package's ``__init__`` loads it.
+_session_readers: tuple[Callable[[bytes], Session], Callable[[Any], Session]] | None = None
+
+
+def _read_sessions_with(  # pyright: ignore[reportUnusedFunction]
+    from_bytes: Callable[[bytes], Session], from_data: Callable[[Any], Session]
+) -> None:
+    """Give `Session.from_json` its readers (called by `clerk_sessions._codec.decode`)."""
+    global _session_readers
+    _session_readers = (from_bytes, from_data)
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -208,13 +222,14 @@ class Session:
         Read exactly as the API's answers are: unknown fields ignored, wrong types refused
         with `ResponseValidationError`, which names the fields at fault.
         """
-        from clerk_sessions._codec import decode as _decode
-
+        readers = _session_readers
+        if readers is None:  # pragma: no cover - the package's __init__ loads the codec
+            raise RuntimeError("clerk_sessions._codec.decode is not loaded")
         if isinstance(data, str):
             data = data.encode()
         if isinstance(data, bytes):
-            return _decode.decode_session(data)
-        return _decode.session_from_data(data)
+            return readers[0](data)
+        return readers[1](data)
 
     @property
     def last_active_at_dt(self) -> datetime:

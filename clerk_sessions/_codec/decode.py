@@ -211,3 +211,7 @@ def decode_session_page(body: bytes) -> models.SessionPage:
             )
         raise error from None
     return models.SessionPage(data=sessions, total_count=total)
+
+
+# `models.Session.from_json` reads through these (the models never import the codec).
+models._read_sessions_with(decode_session, session_from_data)  # pyright: ignore[reportPrivateUsage]
