@@ -1,9 +1,10 @@
 """The retry policy: which failures are retried, how long to wait, when to give up.
 
 A `RetryConfig` becomes a `RetryPolicy` once per client (and once per distinct per-call
-override). The first attempt of every request runs without any retry machinery; only a
-retryable failure enters tenacity, which replays that failure as its own first attempt so
-its attempt count and backoff are exact.
+override). The first attempt of every request runs without any retry machinery (the
+transport runs it, and comes here only when it failed); only a retryable failure enters
+tenacity, which replays that failure as its own first attempt so its attempt count and
+backoff are exact.
 
 Time is counted from the start of the first attempt: ``max_elapsed_time_ms`` bounds the
 whole call, and each retry is handed what is left of it as its deadline.
@@ -119,24 +120,31 @@ class RetryPolicy:
             return self.backoff_s(1)
         return retry_after
 
-    async def run(self, attempt: Attempt[T], *, replay_safe: bool, sleep: Sleep) -> T:
-        """Run ``attempt`` until it succeeds or the policy gives up (then its last error
-        is raised as is). Each retry gets the seconds left of ``max_elapsed_time_ms``,
-        counted from the start of the first attempt."""
-        started = self.clock()
-        try:
-            return await attempt(None)
-        except ClerkSessionsError as exc:
-            if self.config.strategy == "none" or not self.should_retry(exc, replay_safe):
-                raise
-            first_failure: ClerkSessionsError | None = exc
+    def wants_retry(self, failure: ClerkSessionsError, replay_safe: bool) -> bool:
+        """Whether the first attempt's ``failure`` is worth retrying at all."""
+        return self.config.strategy != "none" and self.should_retry(failure, replay_safe)
+
+    async def retry(
+        self,
+        failure: ClerkSessionsError,
+        attempt: Attempt[T],
+        *,
+        started: float,
+        replay_safe: bool,
+        sleep: Sleep,
+    ) -> T:
+        """Retry after the first attempt (begun at ``started``, on `clock`) failed with
+        ``failure``, which `wants_retry`: until an attempt succeeds or the policy gives up
+        (its last error is then raised as is). Each retry gets the seconds left of
+        ``max_elapsed_time_ms``, counted from the start of the first attempt."""
+        first_failure: ClerkSessionsError | None = failure
         budget_s = self.config.backoff.max_elapsed_time_ms / 1000
 
         async def replay_then_attempt() -> T:
             nonlocal first_failure
             if first_failure is not None:
-                failure, first_failure = first_failure, None
-                raise failure
+                replayed, first_failure = first_failure, None
+                raise replayed
             return await attempt(budget_s - (self.clock() - started))
 
         def stop(state: tenacity.RetryCallState) -> bool:

@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from clerk_sessions._errors import SDKError
-from clerk_sessions._http.network import is_own_stream
+from clerk_sessions._http.pool import is_own_stream
 
 __all__ = ["ACCEPT_ENCODING", "discard_connection", "read_body"]
 

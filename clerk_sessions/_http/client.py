@@ -6,7 +6,7 @@ reason (docs/explanation/architecture.md, "The HTTP client the SDK builds"):
 1. no cookie jar: the API is authenticated by the secret key on every call;
 2. its transport is `pool.PoolTransport`: httpcore2's pool, which closes the connections
    that cancelled calls orphan, with the SDK's pool limits, on asyncio's own transports
-   (`network.AsyncioBackend`, a fast path: ``CLERK_SESSIONS_NO_FAST_PATHS`` leaves
+   (`pool.AsyncioBackend`, a fast path: ``CLERK_SESSIONS_NO_FAST_PATHS`` leaves
    httpcore2's own backend).
 
 When the environment names a proxy (``HTTPS_PROXY`` and the like), httpx2 is left to
@@ -26,8 +26,7 @@ import httpx2
 
 from clerk_sessions._config import FAST_PATHS
 from clerk_sessions._http.engine import HTTPX2, Engine
-from clerk_sessions._http.network import AsyncioBackend
-from clerk_sessions._http.pool import PoolTransport
+from clerk_sessions._http.pool import AsyncioBackend, PoolTransport
 
 __all__ = ["LIMITS", "BuiltClient", "build_client", "proxies_in_environment"]
 

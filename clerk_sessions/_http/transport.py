@@ -41,6 +41,7 @@ from clerk_sessions._errors import (
     APIConnectionError,
     APITimeoutError,
     ClerkErrors,
+    ClerkSessionsError,
     SDKError,
     error_from_response,
 )
@@ -365,7 +366,16 @@ class Transport:
 
         if policy is None:
             return await attempt()  # type: ignore[no-any-return]
-        return await policy.run(attempt, replay_safe=replay_safe, sleep=self.sleep)
+        started = policy.clock()
+        try:
+            return await attempt()  # type: ignore[no-any-return]
+        except ClerkSessionsError as failure:
+            # Only a failure goes into the retry machinery.
+            if not policy.wants_retry(failure, replay_safe):
+                raise
+            return await policy.retry(
+                failure, attempt, started=started, replay_safe=replay_safe, sleep=self.sleep
+            )
 
     async def _exchange(
         self,

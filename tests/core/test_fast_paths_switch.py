@@ -21,7 +21,7 @@ from clerk_sessions import AsyncClerk, _portal
 from clerk_sessions._codec import converter as _serde
 from clerk_sessions._codec import decode as _decode
 from clerk_sessions._http import transport
-from clerk_sessions._http.network import AsyncioBackend
+from clerk_sessions._http.pool import AsyncioBackend
 from clerk_sessions.models import Session
 from clerk_sessions.testing import FakeClerk
 

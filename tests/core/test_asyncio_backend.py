@@ -26,10 +26,9 @@ import pytest
 
 from clerk_sessions import AsyncClerk, Clerk, errors
 from clerk_sessions._config import FAST_PATHS
-from clerk_sessions._http import network
+from clerk_sessions._http import pool as network
 from clerk_sessions._http.client import LIMITS
-from clerk_sessions._http.network import AsyncioBackend
-from clerk_sessions._http.pool import PoolTransport, ReclaimingPool
+from clerk_sessions._http.pool import AsyncioBackend, PoolTransport, ReclaimingPool
 from clerk_sessions.testing import FakeClerk, FaultConfig
 from tests._engine import LEGACY, hx
 
