@@ -26,9 +26,11 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Sequence,
 )
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
@@ -44,7 +46,15 @@ from clerk_sessions._errors import (
     SDKError,
 )
 from clerk_sessions._resources import bulk
-from clerk_sessions.jobs._store import Claim, ItemKind, JobInfo, JobStore, open_store
+from clerk_sessions.jobs._store import (
+    Claim,
+    ItemKind,
+    JobDataLost,
+    JobInfo,
+    JobStore,
+    JobStoreError,
+    open_store,
+)
 from clerk_sessions.models import (
     CONNECTION_ERROR_CODE,
     BulkRevokeResult,
@@ -87,6 +97,13 @@ class RevocationJob:
     Make one with `RevocationJob.create` or `RevocationJob.open`; work it from any
     number of processes with `work`. A job opened from a URL owns its store connection:
     ``await job.aclose()`` or ``async with job:`` releases it.
+
+    A job remembers how many items it had. If its data vanishes from the store (Redis
+    evicted its keys, restarted without persistence or failed over to a stale replica;
+    the SQLite file was deleted, replaced or truncated), `status`, `work`, `outcomes`
+    and `retry_failed` raise `JobStoreError` saying that the job's data was lost and how
+    many of its items are unaccounted for, never a driver's error text and never a job
+    that looks as if it had made progress, or had never existed.
     """
 
     def __init__(self, store: JobStore, info: JobInfo, *, owns_store: bool) -> None:
@@ -218,12 +235,17 @@ class RevocationJob:
         worker = _Worker(
             self._store, self._info, clerk.sessions, concurrency, float(lease_s), on_progress
         )
-        await worker.run()
-        return await self.status()
+        with self._accounted():
+            # Opened again: the store checks itself (a Redis store refuses an evicting
+            # server) and the job, which may have vanished since this object saw it.
+            await self._store.open(self.name)
+            await worker.run()
+            return await self._store.status(self.name)
 
     async def status(self) -> JobStatus:
         """The job's counts: ``total``, ``revoked``, ``failed``, ``pending``, ``done``."""
-        return await self._store.status(self.name)
+        with self._accounted():
+            return await self._store.status(self.name)
 
     def outcomes(
         self, kind: Literal["revoked", "failed"] | None = None
@@ -232,12 +254,42 @@ class RevocationJob:
         says so. Streams from the store (memory stays small whatever the job's size)."""
         if kind not in (None, "revoked", "failed"):
             raise ValueError(f"kind must be None, 'revoked' or 'failed', got {kind!r}")
-        return self._store.outcomes(self.name, kind)
+        return self._outcomes(kind)
+
+    async def _outcomes(
+        self, kind: Literal["revoked", "failed"] | None
+    ) -> AsyncIterator[tuple[str, ItemOutcome]]:
+        with self._accounted():
+            async for pair in self._store.outcomes(self.name, kind):
+                yield pair
 
     async def retry_failed(self) -> int:
         """Put the failed items whose error was retryable (429, 5XX, no answer) back to
         pending, for the next `work`; return how many."""
-        return await self._store.retry_failed(self.name)
+        with self._accounted():
+            return await self._store.retry_failed(self.name)
+
+    @contextmanager
+    def _accounted(self) -> Generator[None]:
+        """Report a job whose data vanished from the store as lost, with the count of
+        its items unaccounted for: the store's count when it has one, else all of them
+        (this object saw the job, so a store that no longer has it lost it)."""
+        try:
+            yield
+        except JobDataLost as exc:
+            unaccounted = self.total if exc.unaccounted is None else exc.unaccounted
+            raise self._lost(unaccounted, str(exc)) from exc
+        except LookupError as exc:
+            if isinstance(exc, (KeyError, IndexError)):
+                raise  # a bug, not a missing job
+            raise self._lost(self.total, f"{self._store!r} no longer has it at all") from exc
+
+    def _lost(self, unaccounted: int, reason: str) -> JobStoreError:
+        return JobStoreError(
+            f"the data of job {self.name!r} was lost in the store: {unaccounted} of its "
+            f"{self.total} items are unaccounted for ({reason}). Create the job again "
+            "under a new name from the same ids: revoking a session twice is harmless"
+        )
 
     async def aclose(self) -> None:
         """Close the store connection if this job opened it (from a URL)."""

@@ -29,24 +29,36 @@ Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
   OS crash or power loss may lose the last commits, which the fencing then redoes), and
   a busy timeout so that processes sharing the file wait for each other instead of
   failing.
+- **The file under the connection.** A connection keeps reading its page cache and
+  writing to the file it opened even after that file was deleted, replaced or
+  truncated, so every call first compares the path's inode and size with what the
+  connection opened (a store file never shrinks: nothing here vacuums). Deleted or
+  truncated is `JobDataLost`; replaced (a backup restored) drops the old connection
+  and carries on with the file now at the path.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from clerk_sessions._errors import ConfigurationError
+from clerk_sessions.jobs._sqlite_errors import cannot_open, failure, not_a_database
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
+    JobDataLost,
     JobInfo,
     JobStoreError,
     outcome_from_json,
@@ -55,6 +67,8 @@ from clerk_sessions.jobs._store import (
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("clerk_sessions.jobs")
 
 _T = TypeVar("_T")
 
@@ -125,6 +139,9 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._ids: dict[str, int] = {}
+        # The file the connection opened: (device, inode), and the largest size seen.
+        self._file: tuple[int, int] | None = None
+        self._size = 0
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -140,21 +157,82 @@ class SQLiteStore:
             if self._closed:
                 raise RuntimeError(f"the job store {self.path!r} is closed")
             if self._conn is None:
-                self._conn = self._connect()
+                self._conn = self._connect(create=self._file is None)
+            else:
+                self._check_file()
             try:
                 return fn(self._conn)
             except sqlite3.Error as exc:
                 # Locked past the busy timeout, disk full, a corrupt file...: the
                 # transaction was rolled back, nothing of the operation is recorded.
-                raise JobStoreError(f"SQLite job store {self.path!r}: {exc}") from exc
+                raise failure(exc, self.path, BUSY_TIMEOUT_S) from exc
+            finally:
+                self._note_size()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _stat(self) -> os.stat_result | None:
+        try:
+            return os.stat(self.path)
+        except OSError:
+            return None
+
+    def _note_size(self) -> None:
+        stat = self._stat()
+        if stat is not None and (stat.st_dev, stat.st_ino) == self._file:
+            self._size = max(self._size, stat.st_size)
+
+    def _check_file(self) -> None:
+        """Make sure the connection still works on the file at the path (see the module
+        doc); under the lock."""
+        if self._file is None:
+            return  # not a file SQLite could stat (":memory:")
+        stat = self._stat()
+        if stat is not None and (stat.st_dev, stat.st_ino) == self._file:
+            if stat.st_size >= self._size:
+                return
+            self._drop()
+            raise JobDataLost(
+                f"SQLite job store {self.path!r}: the file was truncated while in use"
+            )
+        self._drop()
+        if stat is None:
+            raise JobDataLost(f"SQLite job store {self.path!r}: the file was deleted while in use")
+        logger.warning(
+            "SQLite job store %r: the file was replaced while in use; going on with the new one",
+            self.path,
+        )
+        try:
+            self._conn = self._connect(create=False)
+        except ConfigurationError as exc:
+            raise JobDataLost(
+                f"SQLite job store {self.path!r}: the file was replaced by one that is not a "
+                "job store"
+            ) from exc
+
+    def _drop(self) -> None:
+        """Forget the connection and what it knew: it works on a file that is gone."""
+        assert self._conn is not None
+        self._conn.close()
+        self._conn = None
+        self._ids.clear()
+
+    def _connect(self, *, create: bool = True) -> sqlite3.Connection:
+        """A connection to the file at the path; ``create=False`` once the store has
+        opened it before (a file that vanished since must not come back empty)."""
+        target = self.path if create else f"{Path(self.path).absolute().as_uri()}?mode=rw"
         try:
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                target,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=not create,
             )
         except sqlite3.OperationalError as exc:
-            raise ConfigurationError(f"cannot open the job store {self.path!r}: {exc}") from None
+            if create:
+                raise ConfigurationError(cannot_open(self.path)) from None
+            raise JobDataLost(
+                f"SQLite job store {self.path!r}: the file was deleted while in use"
+            ) from exc
         try:
             _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -163,6 +241,10 @@ class SQLiteStore:
                 raise ConfigurationError(
                     f"{self.path!r} is a job store of schema version {version}; this "
                     f"version of clerk-sessions reads version {_SCHEMA_VERSION} only"
+                )
+            if version == 0 and not create:
+                raise JobDataLost(
+                    f"SQLite job store {self.path!r}: the file was emptied while in use"
                 )
             if version == 0:
                 with _write(conn):
@@ -182,10 +264,17 @@ class SQLiteStore:
                     conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise ConfigurationError(f"{self.path!r} is not a job store: {exc}") from None
+            if not_a_database(exc):
+                raise ConfigurationError(
+                    f"{self.path!r} is not a job store (not an SQLite database, or a damaged one)"
+                ) from None
+            raise failure(exc, self.path, BUSY_TIMEOUT_S) from exc
         except BaseException:
             conn.close()
             raise
+        stat = self._stat()
+        self._file = None if stat is None else (stat.st_dev, stat.st_ino)
+        self._size = 0 if stat is None else stat.st_size
         return conn
 
     def _job_id(self, conn: sqlite3.Connection, name: str) -> int:
@@ -208,7 +297,9 @@ class SQLiteStore:
             total = await self._fill(job, chunks)
             await self._run(lambda conn: _publish(conn, job, name, total))
         except BaseException:
-            with anyio.CancelScope(shield=True):
+            # A failed cleanup is probably what failed the create too (a full disk): the
+            # staging rows are invisible, and the next create collects them once stale.
+            with anyio.CancelScope(shield=True), suppress(JobStoreError):
                 await self._run(lambda conn: _delete_job(conn, job))
             raise
         return JobInfo(name=name, kind=kind, total=total)
