@@ -169,7 +169,8 @@ class RevocationJob:
         chunks = _chunks(ids, chunk_size, kind)
         job_store, owned = _store(store)
         try:
-            info = await job_store.create(name, kind, chunks)
+            with _unnamed_loss():
+                info = await job_store.create(name, kind, chunks)
         except BaseException:
             if owned:
                 with anyio.CancelScope(shield=True):
@@ -183,7 +184,8 @@ class RevocationJob:
         _check_name(name)
         job_store, owned = _store(store)
         try:
-            info = await job_store.open(name)
+            with _unnamed_loss():
+                info = await job_store.open(name)
         except BaseException:
             if owned:
                 with anyio.CancelScope(shield=True):
@@ -306,6 +308,16 @@ class RevocationJob:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+@contextmanager
+def _unnamed_loss() -> Generator[None]:
+    """A loss the store found before there is a job to count it against (a damaged
+    file at open), as the plain `JobStoreError` that every failure of the API is."""
+    try:
+        yield
+    except JobDataLost as exc:
+        raise JobStoreError(str(exc)) from exc
 
 
 def _store(store: str | os.PathLike[str] | JobStore) -> tuple[JobStore, bool]:

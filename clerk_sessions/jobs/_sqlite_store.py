@@ -31,8 +31,9 @@ Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
   failing.
 - **The file under the connection.** A connection keeps reading its page cache and
   writing to the file it opened even after that file was deleted, replaced or
-  truncated, so every call first compares the path's inode and size with what the
-  connection opened (a store file never shrinks: nothing here vacuums). Deleted or
+  truncated, so every call first compares the path's inode and size with what it saw
+  last. A store file never shrinks (nothing here vacuums), and when its size changed
+  the header says how many pages it must hold: a smaller file was truncated. Deleted or
   truncated is `JobDataLost`; replaced (a backup restored) drops the old connection
   and carries on with the file now at the path.
 """
@@ -157,7 +158,7 @@ class SQLiteStore:
             if self._closed:
                 raise RuntimeError(f"the job store {self.path!r} is closed")
             if self._conn is None:
-                self._conn = self._connect(create=self._file is None)
+                self._conn = self._connect() if self._file is None else self._reopen()
             else:
                 self._check_file()
             try:
@@ -187,7 +188,9 @@ class SQLiteStore:
             return  # not a file SQLite could stat (":memory:")
         stat = self._stat()
         if stat is not None and (stat.st_dev, stat.st_ino) == self._file:
-            if stat.st_size >= self._size:
+            if stat.st_size == self._size or (
+                stat.st_size > self._size and stat.st_size >= _header_bytes(self.path)
+            ):
                 return
             self._drop()
             raise JobDataLost(
@@ -200,12 +203,17 @@ class SQLiteStore:
             "SQLite job store %r: the file was replaced while in use; going on with the new one",
             self.path,
         )
+        self._conn = self._reopen()
+
+    def _reopen(self) -> sqlite3.Connection:
+        """A connection to the file now at the path, which the store had opened before:
+        one that is no longer a job store lost the jobs."""
         try:
-            self._conn = self._connect(create=False)
+            return self._connect(create=False)
         except ConfigurationError as exc:
             raise JobDataLost(
-                f"SQLite job store {self.path!r}: the file was replaced by one that is not a "
-                "job store"
+                f"SQLite job store {self.path!r}: the file is no longer a job store "
+                "(damaged, or replaced by another file)"
             ) from exc
 
     def _drop(self) -> None:
@@ -575,6 +583,21 @@ class SQLiteStore:
                     self._conn = None
 
         await anyio.to_thread.run_sync(close)
+
+
+def _header_bytes(path: str) -> int:
+    """How long the SQLite file at ``path`` must be, as its header says (0 when the
+    header does not say: https://sqlite.org/fileformat.html#in_header_database_size)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError:
+        return 0
+    if len(header) < 100 or header[24:28] != header[92:96]:
+        return 0
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    return page_size * int.from_bytes(header[28:32], "big")
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
