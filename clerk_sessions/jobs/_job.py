@@ -31,7 +31,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -74,6 +74,7 @@ __all__ = ["RevocationJob"]
 logger = logging.getLogger("clerk_sessions.jobs")
 
 ProgressCallback = Callable[[int, int], object]
+_T = TypeVar("_T")
 
 #: The longest job name accepted.
 MAX_NAME_LENGTH = 200
@@ -89,6 +90,12 @@ _MESSAGE_CHARS = 500
 _MAX_POLL_S = 1.0
 # How long an interrupted worker tries to give its chunks back.
 _RELEASE_TIMEOUT_S = 5.0
+# Leases are renewed this many times per lease...
+_HEARTBEATS_PER_LEASE = 3
+# ...which takes a lease this many times the store's answer time (a chunk is claimed,
+# its first renewal comes a third of a lease later, and the renewals of the chunks held
+# run one after the other).
+_LEASE_PER_ANSWER = 6
 
 
 class RevocationJob:
@@ -481,6 +488,7 @@ class _Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held: dict[str, _Held] = {}
         self.error: Exception | None = None
+        self.warned_slow = False
         self.outer = anyio.CancelScope()
         # The items of the claimed chunk not yet handed out. The next chunk is claimed
         # when the last one is handed out (its requests still run meanwhile): a worker
@@ -527,7 +535,7 @@ class _Worker:
                 while self.queue:
                     await self.wanted.wait()
                     self.wanted = anyio.Event()
-                claim = await self.store.claim(self.name, self.id, self.lease_s)
+                claim = await self.timed(self.store.claim(self.name, self.id, self.lease_s))
                 if claim is None:
                     if (await self.store.status(self.name)).done:
                         return
@@ -581,7 +589,7 @@ class _Worker:
 
     async def finish(self, held: _Held) -> None:
         held.finishing = True
-        recorded = await self.store.complete(self.name, held.claim, held.outcomes)
+        recorded = await self.timed(self.store.complete(self.name, held.claim, held.outcomes))
         self.held.pop(held.claim.chunk_id, None)
         if not recorded:
             if not held.lost:
@@ -590,6 +598,27 @@ class _Worker:
         if self.on_progress is not None:
             status = await self.store.status(self.name)
             self.on_progress(status.revoked + status.failed, status.total)
+
+    async def timed(self, call: Awaitable[_T]) -> _T:
+        """``call``, warning once when the store answers too slowly for the lease."""
+        started = anyio.current_time()
+        try:
+            return await call
+        finally:
+            elapsed = anyio.current_time() - started
+            # A heartbeat every third of the lease, each as slow as this: leases run out
+            # under healthy workers, and their chunks are taken over and sent again.
+            if elapsed > self.lease_s / _HEARTBEATS_PER_LEASE and not self.warned_slow:
+                self.warned_slow = True
+                logger.warning(
+                    "job %r: the store took %.1f s to answer, more than a third of the "
+                    "%g s lease: chunks may be taken over from healthy workers and their "
+                    "requests sent again; give a lease of at least %.0f s",
+                    self.name,
+                    elapsed,
+                    self.lease_s,
+                    math.ceil(_LEASE_PER_ANSWER * elapsed),
+                )
 
     def lose(self, held: _Held) -> None:
         held.lost = True
@@ -603,12 +632,14 @@ class _Worker:
 
     async def heartbeats(self) -> None:
         while True:
-            await anyio.sleep(self.lease_s / 3)
+            await anyio.sleep(self.lease_s / _HEARTBEATS_PER_LEASE)
             for held in list(self.held.values()):
                 if held.lost or held.finishing:
                     continue
                 try:
-                    holds = await self.store.heartbeat(self.name, held.claim, self.lease_s)
+                    holds = await self.timed(
+                        self.store.heartbeat(self.name, held.claim, self.lease_s)
+                    )
                 except Exception as exc:
                     # The lease may still hold until its end; if it does not, the
                     # fencing keeps this worker from recording anything.

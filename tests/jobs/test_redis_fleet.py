@@ -61,7 +61,7 @@ class Fleet:
         self.processes: list[subprocess.Popen[str]] = []
         self.stderr: dict[int, str] = {}
 
-    def start(self, count: int = 1) -> list[subprocess.Popen[str]]:
+    def start(self, count: int = 1, lease_s: float = LEASE_S) -> list[subprocess.Popen[str]]:
         """Start ``count`` workers and let them work once all are ready, together."""
         started = [
             subprocess.Popen(
@@ -75,7 +75,7 @@ class Fleet:
                     "--concurrency",
                     str(CONCURRENCY),
                     "--lease",
-                    str(LEASE_S),
+                    str(lease_s),
                     "--ready-dir",
                     str(self.directory),
                 ],
