@@ -289,8 +289,8 @@ class RevocationJob:
             unaccounted = self.total if exc.unaccounted is None else exc.unaccounted
             raise self._lost(unaccounted, str(exc)) from exc
         except LookupError as exc:
-            if isinstance(exc, (KeyError, IndexError)):
-                raise  # a bug, not a missing job
+            if not _gone(exc):
+                raise
             raise self._lost(self.total, f"{self._store!r} no longer has it at all") from exc
 
     def _lost(self, unaccounted: int, reason: str) -> JobStoreError:
@@ -315,6 +315,14 @@ class RevocationJob:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _gone(exc: Exception) -> bool:
+    """Whether ``exc`` says that the store lost the job's data, or no longer has the job
+    (a store's `LookupError`; a `KeyError` or `IndexError` is a bug, not that)."""
+    return isinstance(exc, JobDataLost) or (
+        isinstance(exc, LookupError) and not isinstance(exc, (KeyError, IndexError))
+    )
 
 
 @contextmanager
@@ -653,6 +661,8 @@ class _Worker:
             try:
                 await self.store.release(self.name, held.claim)
             except Exception as exc:
+                if _gone(exc):
+                    return  # nothing to give back, and work says why
                 logger.warning(
                     "job %r: could not give back chunk %s (its lease will expire): %s",
                     self.name,
