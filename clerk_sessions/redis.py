@@ -395,7 +395,11 @@ class RedisRateLimit:
     restarted, no Clerk call fails: the limiter logs one WARNING on the
     ``clerk_sessions`` logger and holds each process to an in-process `RateLimit` with
     the same numbers, then rejoins the shared quota once Redis answers again (it tries
-    at most every two seconds). Constructing one never connects.
+    at most every two seconds). If Redis loses the quota's keys (flushed, restarted
+    empty, evicting, a stale replica), the first process that notices starts it saw less
+    than a window ago missing pauses the quota for a window and logs one WARNING; a
+    Redis that may evict keys is named in one WARNING at the first connection.
+    Constructing one never connects.
 
     :param redis: a URL (``redis://``, ``rediss://`` or ``unix://``), or a
         ``coredis.Redis`` client you have entered (``async with``); a URL lets the

@@ -161,7 +161,10 @@ class RevocationJob:
         Raises `ValueError` if the store already has a job of that name, or for an
         unusable name or id (empty, over `MAX_ID_LENGTH` characters, or holding
         whitespace or control characters), and `TypeError` for ids that are not strings
-        or for both or neither of ``session_ids`` and ``user_ids``.
+        or for both or neither of ``session_ids`` and ``user_ids``. A Redis store whose
+        ``maxmemory-policy`` is not ``noeviction`` (an evicting server would drop a job's
+        items) is a `JobStoreError` naming the setting, unless the URL says
+        ``?allow_eviction=true``; any other failure of the store is a `JobStoreError` too.
         """
         _check_name(name)
         if (session_ids is None) == (user_ids is None):
@@ -187,7 +190,11 @@ class RevocationJob:
 
     @classmethod
     async def open(cls, store: str | os.PathLike[str] | JobStore, name: str) -> RevocationJob:
-        """The existing job ``name`` of ``store``; `LookupError` if there is none."""
+        """The existing job ``name`` of ``store``; `LookupError` if there is none (never
+        created, or its data vanished whole before this call: nothing tells them apart).
+
+        A Redis store refuses a server that may evict keys (`JobStoreError`, see
+        `create`)."""
         _check_name(name)
         job_store, owned = _store(store)
         try:

@@ -151,7 +151,8 @@ class JobStore(Protocol):
         token larger than any earlier claim of that chunk. Two claims that overlap in
         time never get the same chunk. None means nothing is claimable now: the job may
         be done, or every remaining chunk may be held by a live lease (the caller tells
-        them apart with ``status`` and polls). `LookupError` if the job does not exist.
+        them apart with ``status`` and polls). `LookupError` if the job does not exist,
+        `JobDataLost` if part of it is gone.
         """
         ...
 
@@ -188,7 +189,9 @@ class JobStore(Protocol):
     async def status(self, name: str) -> JobStatus:
         """Counts of job ``name``'s items by outcome; `LookupError` if it does not exist.
 
-        The counts are one consistent snapshot (revoked + failed never exceeds total).
+        The counts are one consistent snapshot (revoked + failed never exceeds total),
+        checked against what backs them: `JobDataLost`, with the items unaccounted for,
+        when the store finds part of the job gone (never counts that look like progress).
         """
         ...
 
@@ -200,7 +203,8 @@ class JobStore(Protocol):
         Streams in batches (memory bounded whatever the job's size); items without an
         outcome are not listed. The order is the store's; each batch is read on its own,
         so an item recorded (or re-queued) while the iteration runs may or may not be
-        listed. Raises `LookupError` (on first iteration) if the job does not exist.
+        listed. Raises `LookupError` (on first iteration) if the job does not exist, and
+        `JobDataLost` rather than ending quietly short when part of it is gone.
         """
         ...
 
