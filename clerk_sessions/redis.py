@@ -40,6 +40,7 @@ try:
     from coredis.commands import Script
 
     from clerk_sessions._redis_checks import SAFE_POLICY, eviction_policy
+    from clerk_sessions._redis_errors import describe
 except ImportError as exc:  # pragma: no cover - the extra is installed in every test run
     raise ImportError(
         "clerk_sessions.redis needs the redis extra: pip install 'clerk-sessions[redis]'"
@@ -58,6 +59,8 @@ _OP_TIMEOUT_S = 1.0
 # straight to the in-process fallback.
 _PROBE_EVERY_S = 2.0
 _SCHEMES = ("redis", "rediss", "unix")
+# What the limiter runs, for a user whose ACL refuses one of them.
+_NEEDS = "sorted sets, strings and Lua scripts (EVALSHA and SCRIPT LOAD)"
 
 # The whole algorithm, run atomically by Redis. Times are microseconds of Redis's own
 # clock (TIME), so hosts with skewed clocks agree. KEYS: the quota's pause key, then a
@@ -278,7 +281,7 @@ class _Connections:
         if not holder.ready.is_set():  # waiting on a set Event is still a loop turn
             await holder.ready.wait()
         if holder.client is None:
-            raise ConnectionError(f"cannot reach Redis: {holder.error}")
+            raise ConnectionError("cannot reach Redis") from holder.error
         return holder.client
 
     def _spawn(self, holder: _LoopClient, loop: Hashable) -> None:
@@ -610,10 +613,9 @@ class _Binding:
             connections.retry_at = time.monotonic() + _PROBE_EVERY_S
         if first:
             logger.warning(
-                "Redis is unreachable for the shared quota (%s: %s); each process now "
-                "holds an in-process RateLimit with the same numbers until Redis answers",
-                type(exc).__name__,
-                exc,
+                "Redis is unreachable for the shared quota (%s); each process now holds "
+                "an in-process RateLimit with the same numbers until Redis answers",
+                describe(exc, _OP_TIMEOUT_S, needs=_NEEDS, keys="~clerk-sessions:*"),
             )
 
     def _answered(self) -> None:

@@ -69,7 +69,7 @@ try:
     from coredis.retry import NoRetryPolicy
 
     from clerk_sessions._redis_checks import SAFE_POLICY, eviction_policy
-    from clerk_sessions.jobs._redis_errors import describe, is_transient
+    from clerk_sessions._redis_errors import describe, is_transient
 except ImportError as exc:  # pragma: no cover - the extra is installed wherever tests run
     raise ConfigurationError(
         'the Redis job store needs the redis extra: pip install "clerk-sessions[redis]"'
@@ -100,6 +100,8 @@ _RELEASED_IDLE_MS = 100_000_000_000
 _SCAN_COUNT = 500
 _GROUP = "workers"
 _PREFIX = "clerk-sessions:job:"
+# What the store runs, for a user whose ACL refuses one of them.
+_NEEDS = "streams, hashes, sets and Lua scripts (EVALSHA and SCRIPT LOAD)"
 # The store URL's own query parameter (taken out before coredis reads the URL).
 _ALLOW_EVICTION = "allow_eviction"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -486,9 +488,8 @@ class RedisStore:
         return keeper.client
 
     def _failed(self, action: str, exc: BaseException) -> JobStoreError:
-        return JobStoreError(
-            f"Redis job store {self._shown}: {action} failed: {describe(exc, _REPLY_TIMEOUT_S)}"
-        )
+        problem = describe(exc, _REPLY_TIMEOUT_S, needs=_NEEDS, keys=f"~{_PREFIX}*")
+        return JobStoreError(f"Redis job store {self._shown}: {action} failed: {problem}")
 
     def _missing(self, name: str) -> LookupError:
         return LookupError(

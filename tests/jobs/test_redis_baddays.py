@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 import coredis
 import pytest
 
@@ -59,6 +60,17 @@ def fake_with_sessions(count: int) -> tuple[FakeClerk, list[str]]:
 async def work(job: RevocationJob, fake: FakeClerk) -> object:
     async with fake.async_client(retry_config=FAST_RETRIES) as clerk:
         return await job.work(clerk, concurrency=4, lease_s=5)
+
+
+async def settled_memory(client: coredis.Redis[bytes]) -> int:
+    """The server's used memory once the keys a create unlinked are freed (UNLINK frees
+    them on a background thread)."""
+    with anyio.fail_after(10):
+        while True:
+            memory = await client.info("memory")
+            if int(memory["lazyfree_pending_objects"]) == 0:
+                return int(memory["used_memory"])
+            await anyio.sleep(0.01)
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
@@ -225,7 +237,7 @@ async def test_a_job_evicted_under_memory_pressure_is_lost_for_status_outcomes_a
         url, "evicted", session_ids=(f"sess_{i:020d}" for i in range(20_000))
     )
     async with coredis.Redis.from_url(server.url) as client:
-        used = int((await client.info("memory"))["used_memory"])
+        used = await settled_memory(client)
         # Half a megabyte less than the job takes: only evicting its keys makes room.
         await client.config_set({"maxmemory": str(used - 500_000)})
         await client.set("pressure", "x")
@@ -316,7 +328,7 @@ async def test_a_full_server_under_noeviction_stops_the_work_in_one_sentence_and
     fake, ids = fake_with_sessions(40)
     job = await RevocationJob.create(server.url, "j", session_ids=ids, chunk_size=10)
     async with coredis.Redis.from_url(server.url) as client:
-        used = int((await client.info("memory"))["used_memory"])
+        used = await settled_memory(client)
         await client.config_set({"maxmemory": str(used - 10_000)})
     with pytest.raises(JobStoreError) as caught:
         await work(job, fake)

@@ -551,9 +551,9 @@ async def test_a_refusal_that_is_no_outage_is_a_job_store_error_in_words_of_its_
     with pytest.raises(JobStoreError) as caught:
         await RedisStore(redis_url).status("job")
     assert str(caught.value) == (
-        f"Redis job store {redis_url}: reading job 'job' failed: a key of the job holds "
-        "data that clerk-sessions did not write (does another program use the "
-        "clerk-sessions:job: prefix?)"
+        f"Redis job store {redis_url}: reading job 'job' failed: a key holds data that "
+        "clerk-sessions did not write (does another program use the keys "
+        "~clerk-sessions:job:*?)"
     )
 
 

@@ -170,3 +170,22 @@ async def test_a_quota_url_with_a_password_never_shows_it(
     assert password not in str(malformed.value)
     assert any("unreachable" in r.getMessage() for r in caplog.records)
     assert all(password not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.anyio
+async def test_a_quota_user_refused_scripts_falls_back_saying_why_in_words_of_its_own(
+    start_redis: Callable[..., RedisServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start_redis()
+    async with coredis.Redis.from_url(server.url) as admin:
+        await admin.acl_setuser("app", "on", ">pw", "~*", "&*", "+@all", "-evalsha")
+    caplog.set_level(logging.WARNING, logger="clerk_sessions")
+    fake = FakeClerk()
+    session_id = fake.add_session()["id"]
+    quota = RedisRateLimit(f"redis://app:pw@127.0.0.1:{server.port}/0", 100, 1)
+    async with fake.async_client(rate_limit=quota) as clerk:
+        await clerk.sessions.get(session_id)  # no call fails because of Redis
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "the server's ACL does not let this user run EVALSHA" in warning
+    assert "in-process RateLimit" in warning
+    assert "NOPERM" not in warning and "pw@" not in warning

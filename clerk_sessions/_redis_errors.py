@@ -1,10 +1,11 @@
-"""What the Redis job store says when Redis refuses or fails: one sentence of its own per
-kind of failure, never Redis's text (a script's error names its SHA and line, and tells
-an operator nothing about what to do).
+"""What the Redis job store and the shared quota say when Redis refuses or fails: one
+sentence of their own per kind of failure, never Redis's text (a script's error names its
+SHA and line, and tells an operator nothing about what to do).
 """
 
 from __future__ import annotations
 
+import builtins
 import re
 
 from coredis.exceptions import (
@@ -34,11 +35,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError)) or _code(exc) == "BUSY"
 
 
-def describe(exc: BaseException, reply_timeout_s: float) -> str:
-    """What went wrong, and what to do about it, for an operator."""
+def describe(exc: BaseException, reply_timeout_s: float, *, needs: str, keys: str) -> str:
+    """What went wrong, and what to do about it, for an operator. ``needs`` says which
+    kinds of commands the caller runs, ``keys`` the key pattern it uses (for an ACL)."""
     if isinstance(exc, TimeoutError):
         return f"the server did not answer within {reply_timeout_s:g} s"
-    if isinstance(exc, ConnectionError):
+    if isinstance(exc, builtins.ConnectionError) and exc.__cause__ is not None:
+        return describe(exc.__cause__, reply_timeout_s, needs=needs, keys=keys)
+    if isinstance(exc, (ConnectionError, builtins.ConnectionError)):
         return "the connection failed (server down, restarting, or unreachable)"
     if isinstance(exc, AuthenticationError):
         return (
@@ -49,19 +53,18 @@ def describe(exc: BaseException, reply_timeout_s: float) -> str:
         refused = _REFUSED_COMMAND.search(str(exc))
         if refused is None:
             return (
-                "the server's ACL does not let this user use the job's keys: allow the "
-                "key pattern ~clerk-sessions:job:*"
+                f"the server's ACL does not let this user use these keys: allow the key "
+                f"pattern {keys}"
             )
         command = refused.group(1).replace("|", " ").upper()
         return (
-            f"the server's ACL does not let this user run {command}: the job store needs "
-            "streams, hashes, sets and Lua scripts (EVALSHA and SCRIPT LOAD) on the keys "
-            "~clerk-sessions:job:*"
+            f"the server's ACL does not let this user run {command}: it needs {needs} on "
+            f"the keys {keys}"
         )
     if isinstance(exc, WrongTypeError):
         return (
-            "a key of the job holds data that clerk-sessions did not write (does another "
-            "program use the clerk-sessions:job: prefix?)"
+            f"a key holds data that clerk-sessions did not write (does another program use "
+            f"the keys {keys}?)"
         )
     if isinstance(exc, ReadOnlyError):
         return "the server is a read-only replica: give the URL of the primary"
