@@ -639,8 +639,8 @@ class _Worker:
         held.lost = True
         self.held.pop(held.claim.chunk_id, None)
         logger.warning(
-            "job %r: lost the lease of chunk %s (another worker took it over); "
-            "its outcomes are not recorded by this worker",
+            "job %r: lost the lease of chunk %s (another worker took it over, or the "
+            "store lost it); its outcomes are not recorded by this worker",
             self.name,
             held.claim.chunk_id,
         )
@@ -656,6 +656,8 @@ class _Worker:
                         self.store.heartbeat(self.name, held.claim, self.lease_s)
                     )
                 except Exception as exc:
+                    if _gone(exc):
+                        raise  # the job's data is gone: the work stops, saying so
                     # The lease may still hold until its end; if it does not, the
                     # fencing keeps this worker from recording anything.
                     logger.warning("job %r: heartbeat failed: %s", self.name, exc)
