@@ -49,7 +49,7 @@ def test_a_slow_redis_slows_a_fleet_with_a_long_enough_lease_and_changes_nothing
     with fake.serve() as url:
         fleet = fleet_parts(fake, url, name="slow", store_url=slow_redis.url)
         create(own_redis_server.url, fleet.name, session_ids=ids)
-        workers = fleet.start(2, lease_s=12 * ANSWER_S)
+        workers = fleet.start(2, lease_s=20 * ANSWER_S)
         results = [fleet.finished(process) for process in workers]
     assert all(r == {"revoked": 60, "failed": 0, "done": True, "exit": 0} for r in results)
     # No chunk changed hands: not one request was repeated.
