@@ -31,7 +31,6 @@ outcome hash that vanished (evicted, or a server restored from an incomplete cop
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 from collections.abc import (
     AsyncIterable,
@@ -43,7 +42,6 @@ from collections.abc import (
 )
 from contextlib import suppress
 from typing import Literal, TypeAlias, TypeVar, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import sniffio
@@ -68,16 +66,15 @@ try:
     from coredis.response._callbacks import NoopCallback
     from coredis.retry import NoRetryPolicy
 
-    from clerk_sessions._redis_checks import SAFE_POLICY, eviction_policy
+    from clerk_sessions._redis_checks import eviction_policy
     from clerk_sessions._redis_errors import describe, is_transient
+    from clerk_sessions.jobs._redis_policy import judge_policy, without_allow_eviction
 except ImportError as exc:  # pragma: no cover - the extra is installed wherever tests run
     raise ConfigurationError(
         'the Redis job store needs the redis extra: pip install "clerk-sessions[redis]"'
     ) from exc
 
 __all__ = ["RedisStore"]
-
-logger = logging.getLogger("clerk_sessions.jobs")
 
 _T = TypeVar("_T")
 _Redis: TypeAlias = "coredis.Redis[bytes]"
@@ -102,11 +99,6 @@ _GROUP = "workers"
 _PREFIX = "clerk-sessions:job:"
 # What the store runs, for a user whose ACL refuses one of them.
 _NEEDS = "streams, hashes, sets and Lua scripts (EVALSHA and SCRIPT LOAD)"
-# The store URL's own query parameter (taken out before coredis reads the URL).
-_ALLOW_EVICTION = "allow_eviction"
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-# The servers whose evicting policy was accepted with a warning (logged once each).
-_WARNED: set[str] = set()
 
 
 class _Keys:
@@ -353,26 +345,6 @@ def _unpack(data: bytes) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _without_allow_eviction(url: str) -> tuple[str, bool]:
-    """``url`` without the store's own ``allow_eviction`` parameter, and its value."""
-    parts = urlsplit(url)
-    allow = False
-    kept: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != _ALLOW_EVICTION:
-            kept.append((key, value))
-        elif value.lower() in _TRUE:
-            allow = True
-        elif value.lower() not in _FALSE:
-            raise ConfigurationError(
-                f"?{_ALLOW_EVICTION}= in the Redis store URL {redact_url(url)!r} must be "
-                f"true or false, got {value[:20]!r}"
-            )
-    if len(kept) == len(parse_qsl(parts.query, keep_blank_values=True)):
-        return url, allow
-    return urlunsplit(parts._replace(query=urlencode(kept))), allow
-
-
 def _current_loop() -> object:
     """What identifies the running event loop (asyncio's loop, trio's run)."""
     if sniffio.current_async_library() == "trio":
@@ -446,7 +418,7 @@ class RedisStore:
 
     def __init__(self, url: str, *, outage_s: float = OUTAGE_S) -> None:
         self._shown = redact_url(url)
-        self._url, self._allow_eviction = _without_allow_eviction(url)
+        self._url, self._allow_eviction = without_allow_eviction(url)
         self._outage_s = outage_s
         self._keepers: dict[object, _Keeper] = {}
         try:
@@ -505,49 +477,16 @@ class RedisStore:
         )
 
     async def _check_policy(self) -> None:
-        """Refuse a server that may evict the job's keys (see `_judge_policy`)."""
+        """Refuse a server that may evict the job's keys (see `judge_policy`)."""
 
         async def read(client: _Redis) -> str | None:
             return await eviction_policy(client)
 
-        self._judge_policy(await self._run("reading the server's maxmemory-policy", read))
-
-    def _judge_policy(self, policy: str | None) -> None:
-        """Raise `JobStoreError` for any policy but noeviction (or one the server will not
-        tell), unless the URL allows it: then log one warning per server and process."""
-        if policy == SAFE_POLICY:
-            return
-        if policy is None:
-            problem = (
-                "cannot tell whether the server evicts keys: it refuses both CONFIG GET "
-                "maxmemory-policy and INFO memory to this user"
-            )
-            fix = (
-                "let this user run INFO (ACL SETUSER <user> +info) or CONFIG GET "
-                "(+config|get), or, once you know the policy is noeviction, add "
-                f"?{_ALLOW_EVICTION}=true to the store URL"
-            )
-        else:
-            problem = (
-                f"the server's maxmemory-policy is {policy}: under memory pressure it "
-                "evicts keys, and a job whose keys it evicts is lost"
-            )
-            fix = (
-                "run CONFIG SET maxmemory-policy noeviction (and set it in redis.conf), or "
-                "give the jobs a Redis of their own; to accept the risk, add "
-                f"?{_ALLOW_EVICTION}=true to the store URL"
-            )
-        if not self._allow_eviction:
-            raise JobStoreError(f"Redis job store {self._shown}: {problem}: {fix}")
-        if self._shown not in _WARNED:
-            _WARNED.add(self._shown)
-            logger.warning(
-                "Redis job store %s: %s; accepted (%s=true): a job whose keys are evicted "
-                "is reported as lost",
-                self._shown,
-                problem,
-                _ALLOW_EVICTION,
-            )
+        judge_policy(
+            await self._run("reading the server's maxmemory-policy", read),
+            self._shown,
+            allow=self._allow_eviction,
+        )
 
     async def _run(self, action: str, operation: Callable[[_Redis], Awaitable[_T]]) -> _T:
         """``operation`` on a fresh connection, retried while the server is unreachable.
@@ -587,7 +526,7 @@ class RedisStore:
         staging = keys.staging(secrets.token_hex(8))
         try:
             client = await self._connection()
-            self._judge_policy(await eviction_policy(client))
+            judge_policy(await eviction_policy(client), self._shown, allow=self._allow_eviction)
             total = await self._stage(client, name, kind, keys, staging, chunks)
         except BaseException as exc:
             await self._discard(staging)

@@ -31,18 +31,15 @@ Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
   failing.
 - **The file under the connection.** A connection keeps reading its page cache and
   writing to the file it opened even after that file was deleted, replaced or
-  truncated, so every call first compares the path's inode and size with what it saw
-  last. A store file never shrinks (nothing here vacuums), and when its size changed
-  the header says how many pages it must hold: a smaller file was truncated. Deleted or
-  truncated is `JobDataLost`; replaced (a backup restored) drops the old connection
-  and carries on with the file now at the path.
+  truncated, so every call first asks `FileWatch` (``_sqlite_file``) what became of it.
+  Deleted or truncated is `JobDataLost`; replaced (a backup restored) drops the old
+  connection and carries on with the file now at the path, which is never made anew.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -56,6 +53,7 @@ import anyio.to_thread
 
 from clerk_sessions._errors import ConfigurationError
 from clerk_sessions.jobs._sqlite_errors import cannot_open, failure, not_a_database
+from clerk_sessions.jobs._sqlite_file import FileWatch
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
@@ -140,9 +138,7 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._ids: dict[str, int] = {}
-        # The file the connection opened: (device, inode), and the largest size seen.
-        self._file: tuple[int, int] | None = None
-        self._size = 0
+        self._watch = FileWatch(path)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -158,7 +154,7 @@ class SQLiteStore:
             if self._closed:
                 raise RuntimeError(f"the job store {self.path!r} is closed")
             if self._conn is None:
-                self._conn = self._connect() if self._file is None else self._reopen()
+                self._conn = self._reopen() if self._watch.opened else self._connect()
             else:
                 self._check_file()
             try:
@@ -168,37 +164,17 @@ class SQLiteStore:
                 # transaction was rolled back, nothing of the operation is recorded.
                 raise failure(exc, self.path, BUSY_TIMEOUT_S) from exc
             finally:
-                self._note_size()
-
-    def _stat(self) -> os.stat_result | None:
-        try:
-            return os.stat(self.path)
-        except OSError:
-            return None
-
-    def _note_size(self) -> None:
-        stat = self._stat()
-        if stat is not None and (stat.st_dev, stat.st_ino) == self._file:
-            self._size = max(self._size, stat.st_size)
+                self._watch.note()
 
     def _check_file(self) -> None:
         """Make sure the connection still works on the file at the path (see the module
         doc); under the lock."""
-        if self._file is None:
-            return  # not a file SQLite could stat (":memory:")
-        stat = self._stat()
-        if stat is not None and (stat.st_dev, stat.st_ino) == self._file:
-            if stat.st_size == self._size or (
-                stat.st_size > self._size and stat.st_size >= _header_bytes(self.path)
-            ):
-                return
-            self._drop()
-            raise JobDataLost(
-                f"SQLite job store {self.path!r}: the file was truncated while in use"
-            )
+        change = self._watch.change()
+        if change == "same":
+            return
         self._drop()
-        if stat is None:
-            raise JobDataLost(f"SQLite job store {self.path!r}: the file was deleted while in use")
+        if change != "replaced":
+            raise JobDataLost(f"SQLite job store {self.path!r}: the file was {change} while in use")
         logger.warning(
             "SQLite job store %r: the file was replaced while in use; going on with the new one",
             self.path,
@@ -280,9 +256,7 @@ class SQLiteStore:
         except BaseException:
             conn.close()
             raise
-        stat = self._stat()
-        self._file = None if stat is None else (stat.st_dev, stat.st_ino)
-        self._size = 0 if stat is None else stat.st_size
+        self._watch.open()
         return conn
 
     def _job_id(self, conn: sqlite3.Connection, name: str) -> int:
@@ -583,21 +557,6 @@ class SQLiteStore:
                     self._conn = None
 
         await anyio.to_thread.run_sync(close)
-
-
-def _header_bytes(path: str) -> int:
-    """How long the SQLite file at ``path`` must be, as its header says (0 when the
-    header does not say: https://sqlite.org/fileformat.html#in_header_database_size)."""
-    try:
-        with open(path, "rb") as file:
-            header = file.read(100)
-    except OSError:
-        return 0
-    if len(header) < 100 or header[24:28] != header[92:96]:
-        return 0
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    return page_size * int.from_bytes(header[28:32], "big")
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
