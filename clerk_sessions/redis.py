@@ -33,10 +33,14 @@ import anyio
 from clerk_sessions._errors import ConfigurationError
 from clerk_sessions._eventloop import current_library
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
+from clerk_sessions._urls import redact_url
 
 try:
     import coredis
     from coredis.commands import Script
+
+    from clerk_sessions._redis_checks import SAFE_POLICY, eviction_policy
+    from clerk_sessions._redis_errors import describe
 except ImportError as exc:  # pragma: no cover - the extra is installed in every test run
     raise ImportError(
         "clerk_sessions.redis needs the redis extra: pip install 'clerk-sessions[redis]'"
@@ -55,12 +59,14 @@ _OP_TIMEOUT_S = 1.0
 # straight to the in-process fallback.
 _PROBE_EVERY_S = 2.0
 _SCHEMES = ("redis", "rediss", "unix")
+# What the limiter runs, for a user whose ACL refuses one of them.
+_NEEDS = "sorted sets, strings and Lua scripts (EVALSHA and SCRIPT LOAD)"
 
 # The whole algorithm, run atomically by Redis. Times are microseconds of Redis's own
 # clock (TIME), so hosts with skewed clocks agree. KEYS: the quota's pause key, then a
 # (started, planned) pair of sorted sets per level: the limiter's own, then its parents'
 # (a share, then the quota it is carved from). ARGV: op, member, window, op argument,
-# then each level's request limit.
+# then each level's request limit, then the newest start the caller knows of per level.
 #   started: the starts that count (score: start time, moved to the answer's time by
 #            "finish"). The window guarantee rests on these alone: a start is counted
 #            only when every level's last window holds fewer than its limit.
@@ -68,9 +74,15 @@ _SCHEMES = ("redis", "rediss", "unix")
 #            one at distinct times, in the order they came, instead of all at once. A
 #            request joins a level's queue only once the levels below it let it go, so
 #            a share's waiters never hold up the rest of the quota.
-# reserve and start answer {wait, booked}: wait 0 means the start was counted; else
-# sleep `wait` microseconds, then call start with argument `booked` (the levels whose
-# queue the request holds a slot in).
+#   lost:    a log that lacks a start the caller saw less than a window ago was lost
+#            (Redis flushed, restarted without persistence, evicted the key, or failed
+#            over to a replica that had not caught up). Starts it no longer counts may
+#            still be in the window, so the whole quota pauses for one window: no window
+#            then holds more than the limit.
+# Every op answers {wait, booked, lost, newest start per level}. For reserve and start,
+# wait 0 means the start was counted; else sleep `wait` microseconds, then call start
+# with argument `booked` (the levels whose queue the request holds a slot in). lost is 1
+# when this call found a lost log; the caller keeps the newest starts for its next call.
 _SCRIPT = """
 local op, member, per, arg = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -119,21 +131,14 @@ local function book(from)
   return start()
 end
 
-if op == 'reserve' then
-  return book(1)
-elseif op == 'start' then
-  -- Paused after this request booked: book again, behind the pause.
-  if paused > now then return book(1) end
-  if arg < levels then return book(arg + 1) end
-  return start()
-elseif op == 'finish' then
-  -- The queue moves too: slots booked from now on count from the answer, as the log
-  -- does, so that their callers do not wake before the log lets them start.
-  for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 'XX', 'GT', now, member) end
-  keep(2, now)
-elseif op == 'pause' then
-  if now + arg > paused then
-    redis.call('SET', KEYS[1], now + arg, 'PX', math.ceil(arg / 1000) + 1)
+local function newest(l)
+  return tonumber(redis.call('ZRANGE', KEYS[2 * l], -1, -1, 'WITHSCORES')[2] or 0)
+end
+
+local function pause(micros)
+  if now + micros > paused then
+    paused = now + micros
+    redis.call('SET', KEYS[1], paused, 'PX', math.ceil(micros / 1000) + 1)
   end
   -- Slots booked before the pause are void: rebuild the queues from what started, so
   -- that the waiters it holds are spread over the window again when it ends.
@@ -143,7 +148,37 @@ elseif op == 'pause' then
   end
   keep(3, now)
 end
-return {0, 0}
+
+-- A start is trimmed from a log only once a window old, and the log's key lives a
+-- window past its newest start: a start seen less than a window ago is there, or lost.
+local lost = 0
+if op == 'reserve' or op == 'start' then
+  for l = 1, levels do
+    local known = tonumber(ARGV[4 + levels + l] or 0)
+    if known > now - per and newest(l) < known then lost = 1 end
+  end
+  if lost == 1 then pause(per) end
+end
+
+local answer = {0, 0}
+if op == 'reserve' then
+  answer = book(1)
+elseif op == 'start' then
+  -- Paused after this request booked: book again, behind the pause.
+  if paused > now then answer = book(1)
+  elseif arg < levels then answer = book(arg + 1)
+  else answer = start() end
+elseif op == 'finish' then
+  -- The queue moves too: slots booked from now on count from the answer, as the log
+  -- does, so that their callers do not wake before the log lets them start.
+  for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 'XX', 'GT', now, member) end
+  keep(2, now)
+elseif op == 'pause' then
+  pause(arg)
+end
+answer[3] = lost
+for l = 1, levels do answer[3 + l] = newest(l) end
+return answer
 """
 
 
@@ -164,8 +199,9 @@ class _LoopClient:
     callers use the client directly (commands need no particular task, only the pool).
     """
 
-    def __init__(self, make: Callable[[], Any]) -> None:
+    def __init__(self, make: Callable[[], Any], inspect: Callable[[Any], Awaitable[None]]) -> None:
         self._make = make
+        self._inspect = inspect
         self.ready = anyio.Event()
         self.stop = anyio.Event()
         self.done = anyio.Event()
@@ -180,6 +216,7 @@ class _LoopClient:
                 await client.script_load(_SCRIPT)
                 self.client = client
                 self.ready.set()
+                await self._inspect(client)
                 await self.stop.wait()
         except Exception as exc:
             # A system task on trio must not raise; the callers see the error instead.
@@ -210,6 +247,27 @@ class _Connections:
             connect_timeout=_OP_TIMEOUT_S,
         )
 
+    async def _inspect(self, client: Any) -> None:
+        """Warn (once per server and process) when Redis may evict the quota's keys: the
+        quota then holds only as well as the loss detection does (see _SCRIPT)."""
+        shown = redact_url(self._redis)
+        if shown in _EVICTION_WARNED:
+            return
+        try:
+            policy = await eviction_policy(client)
+        except Exception:
+            return  # the calls themselves find out what is wrong with Redis
+        if policy is None or policy == SAFE_POLICY or shown in _EVICTION_WARNED:
+            return
+        _EVICTION_WARNED.add(shown)
+        logger.warning(
+            "Redis at %s may evict the shared quota's keys (maxmemory-policy %s): after an "
+            "eviction the quota can be exceeded for one window, until a process that saw "
+            "it notices; run it with CONFIG SET maxmemory-policy noeviction",
+            shown,
+            policy,
+        )
+
     async def client(self) -> Any:
         """The coredis client of the running loop, started on first use."""
         if not isinstance(self._redis, str):
@@ -218,12 +276,12 @@ class _Connections:
         with self.lock:
             holder = self._clients.get(loop)
             if holder is None:
-                holder = self._clients[loop] = _LoopClient(self._make)
+                holder = self._clients[loop] = _LoopClient(self._make, self._inspect)
                 self._spawn(holder, loop)
         if not holder.ready.is_set():  # waiting on a set Event is still a loop turn
             await holder.ready.wait()
         if holder.client is None:
-            raise ConnectionError(f"cannot reach Redis: {holder.error}")
+            raise ConnectionError("cannot reach Redis") from holder.error
         return holder.client
 
     def _spawn(self, holder: _LoopClient, loop: Hashable) -> None:
@@ -260,6 +318,8 @@ class _Connections:
 
 
 _ALL_CONNECTIONS: weakref.WeakSet[_Connections] = weakref.WeakSet()
+# The servers already warned about for an evicting policy (redacted URLs).
+_EVICTION_WARNED: set[str] = set()
 # asyncio keeps only weak references to tasks: these must not vanish while they run.
 _TASKS: set[asyncio.Task[None]] = set()
 
@@ -290,28 +350,35 @@ def _check_redis(redis: object) -> str | Any:
             "redis must be a URL (redis://, rediss:// or unix://) or a coredis client, "
             f"got {type(redis).__name__}"
         )
+    # Messages show the URL without its password, and not the parsers' own words,
+    # which may quote a part of a password that confused them.
+    shown = redact_url(redis)
+    malformed = (
+        f"the Redis URL {shown!r} is malformed: give redis://[USER:PASSWORD@]HOST[:PORT][/DB], "
+        "with special characters of the password percent-encoded"
+    )
     try:
         parts = urlsplit(redis)
         parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        raise ConfigurationError(f"the Redis URL {redis!r} is malformed: {exc}") from None
+    except ValueError:
+        raise ConfigurationError(malformed) from None
     if parts.scheme not in _SCHEMES:
         raise ConfigurationError(
-            f"the Redis URL must start with redis://, rediss:// or unix://, got {redis!r}"
+            f"the Redis URL must start with redis://, rediss:// or unix://, got {shown!r}"
         )
     if (parts.scheme == "unix" and not parts.path) or (
         parts.scheme != "unix" and not parts.hostname
     ):
-        raise ConfigurationError(f"the Redis URL {redis!r} names no server")
+        raise ConfigurationError(f"the Redis URL {shown!r} names no server")
     database = parts.path.lstrip("/") if parts.scheme != "unix" else ""
     if database and not database.isdigit():
         raise ConfigurationError(
-            f"the Redis URL {redis!r} is malformed: the path must be a database number"
+            f"the Redis URL {shown!r} is malformed: the path must be a database number"
         )
     try:
         coredis.Redis.from_url(redis)
-    except Exception as exc:
-        raise ConfigurationError(f"the Redis URL {redis!r} is malformed: {exc}") from None
+    except Exception:
+        raise ConfigurationError(malformed) from None
     return redis
 
 
@@ -331,7 +398,11 @@ class RedisRateLimit:
     restarted, no Clerk call fails: the limiter logs one WARNING on the
     ``clerk_sessions`` logger and holds each process to an in-process `RateLimit` with
     the same numbers, then rejoins the shared quota once Redis answers again (it tries
-    at most every two seconds). Constructing one never connects.
+    at most every two seconds). If Redis loses the quota's keys (flushed, restarted
+    empty, evicting, a stale replica), the first process that notices starts it saw less
+    than a window ago missing pauses the quota for a window and logs one WARNING; a
+    Redis that may evict keys is named in one WARNING at the first connection.
+    Constructing one never connects.
 
     :param redis: a URL (``redis://``, ``rediss://`` or ``unix://``), or a
         ``coredis.Redis`` client you have entered (``async with``); a URL lets the
@@ -451,7 +522,15 @@ class RedisRateLimit:
 class _Binding:
     """A `RedisRateLimit` bound to one quota key: what the transport calls."""
 
-    __slots__ = ("_args", "_connections", "_fallback", "_keys", "_per_us")
+    __slots__ = (
+        "_args",
+        "_connections",
+        "_fallback",
+        "_keys",
+        "_lost_logged_at",
+        "_newest",
+        "_per_us",
+    )
 
     asynchronous = True
 
@@ -463,20 +542,53 @@ class _Binding:
         self._args = [str(limit) for limit in limits]
         self._connections = connections
         self._fallback = RateLimit(numbers.requests, numbers.per_seconds)
+        # Per level, the newest start (Redis's microseconds) this process has seen in
+        # the log: what lets the script tell a log that lost starts (see _SCRIPT).
+        self._newest = [0] * len(limits)
+        self._lost_logged_at = -math.inf
 
     async def _run(self, op: str, member: str, arg: int = 0) -> tuple[int, int]:
         with anyio.fail_after(_OP_TIMEOUT_S):
             client = await self._connections.client()
             reply: object = await self._connections.script(
                 keys=self._keys,
-                args=[op, member, str(self._per_us), str(arg), *self._args],
+                args=[
+                    op,
+                    member,
+                    str(self._per_us),
+                    str(arg),
+                    *self._args,
+                    *map(str, self._newest),
+                ],
                 client=client,
             )
-        match reply:
-            case [int(wait), int(booked)]:
-                return wait, booked
-            case _:
-                raise TypeError(f"the quota script answered {reply!r}")
+        values = cast("list[object]", reply) if isinstance(reply, list) else []
+        if len(values) != 3 + len(self._newest) or not all(isinstance(v, int) for v in values):
+            raise TypeError(f"the quota script answered {reply!r}")
+        wait, booked, lost, *seen = cast("list[int]", values)
+        if lost:
+            # Knowledge starts again from what Redis holds now: each process pauses the
+            # quota once per loss.
+            self._newest = seen
+            self._lost()
+        else:
+            self._newest = [max(a, b) for a, b in zip(self._newest, seen, strict=True)]
+        return wait, booked
+
+    def _lost(self) -> None:
+        # The calls in flight when the loss happened may each find it: one warning per
+        # window is enough.
+        now = time.monotonic()
+        window_s = self._per_us / 1_000_000
+        if now - self._lost_logged_at >= window_s:
+            self._lost_logged_at = now
+            logger.warning(
+                "the shared quota's log in Redis lost starts made less than a window ago "
+                "(Redis flushed, restarted without persistence, evicted its keys, or failed "
+                "over to a replica that had not caught up): every participant waits one "
+                "window (%g s) so that the quota holds",
+                window_s,
+            )
 
     def _redis_usable(self) -> bool:
         """Whether this call should use Redis; claims the probe while Redis is failing."""
@@ -501,10 +613,9 @@ class _Binding:
             connections.retry_at = time.monotonic() + _PROBE_EVERY_S
         if first:
             logger.warning(
-                "Redis is unreachable for the shared quota (%s: %s); each process now "
-                "holds an in-process RateLimit with the same numbers until Redis answers",
-                type(exc).__name__,
-                exc,
+                "Redis is unreachable for the shared quota (%s); each process now holds "
+                "an in-process RateLimit with the same numbers until Redis answers",
+                describe(exc, _OP_TIMEOUT_S, needs=_NEEDS, keys="~clerk-sessions:*"),
             )
 
     def _answered(self) -> None:

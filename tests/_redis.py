@@ -4,7 +4,9 @@ The fleet features (the shared quota, the Redis job store) are tested against th
 engine, never a stand-in: each server is started from the ``redis-server`` binary
 (Debian's package, 7.x; ``nox`` installs it when it is missing), with persistence off and
 its own directory, and can be killed (SIGKILL), frozen (SIGSTOP) and started again on the
-same port, the way an outage looks to a client.
+same port, the way an outage looks to a client. ``config`` passes more configuration on
+the command line (``--maxmemory-policy allkeys-lru``, ``--requirepass ...``), as a
+production server's redis.conf would have it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -36,7 +39,8 @@ def _ping(port: int, timeout: float) -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            # A server with a password answers, but only to say so.
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -45,15 +49,22 @@ class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; ``url`` is what clients connect to."""
 
     def __init__(
-        self, directory: Path, port: int | None = None, *, persistent: bool = False
+        self,
+        directory: Path,
+        port: int | None = None,
+        *,
+        persistent: bool = False,
+        config: Sequence[str] = (),
     ) -> None:
         """``persistent``: an append-only file synced at every write, so a server killed
-        and restarted comes back with its data (as a production one configured for it)."""
+        and restarted comes back with its data (as a production one configured for it).
+        ``config``: more command-line configuration, e.g. ``("--maxmemory", "2mb")``."""
         if REDIS_SERVER is None:
             raise RuntimeError(MISSING)
         self.directory = directory
         self.port = port or _free_port()
         self.persistent = persistent
+        self.config = tuple(config)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +90,7 @@ class RedisServer:
                     ),
                     "--dir", str(self.directory),
                     "--logfile", str(self.directory / "redis.log"),
+                    *self.config,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,23 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Start redis-servers of this test's own, with more configuration
+    (``start_redis("--maxmemory-policy", "allkeys-lru")``); all are stopped afterwards."""
+    started: list[RedisServer] = []
+
+    def start(*config: str, persistent: bool = False) -> RedisServer:
+        directory = tmp_path / f"redis-{len(started)}"
+        server = RedisServer(directory, persistent=persistent, config=config)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 # Every FakeClerk built anywhere in the suite checks each response it sends against

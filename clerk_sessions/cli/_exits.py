@@ -8,8 +8,9 @@
 - 3: partial failure of a bulk command (``revoke``, ``revoke-all``): some sessions were
   revoked and some were not; the failures are listed. When every id failed it is 1.
   The ``job`` commands use 3 for configuration instead (`EXIT_CONFIGURATION`: no key, a
-  store or quota URL that cannot be used), as the durable-jobs contract lists; a job's
-  failed items are its exit 1, and ``job failed`` lists them.
+  store or quota URL that cannot be used, a store that lost the job's data), as the
+  durable-jobs contract lists; a job's failed items are its exit 1, and ``job failed``
+  lists them.
 - 130: interrupted (Ctrl-C), as shells report SIGINT. 141: stdout was closed early
   (``| head``), as shells report SIGPIPE.
 """

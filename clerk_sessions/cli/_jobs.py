@@ -2,15 +2,16 @@
 
 Exit codes of these commands (API.md): 0 the job is done with no failure; 1 done with
 failures, or not done; 2 usage (bad option, a job name that exists or does not, a bad
-id in the file); 3 configuration (the store or Redis cannot be used, no or a wrong secret
-key); 130 interrupted. Like the rest of the command line, this module imports only click
-at load time.
+line in the file of ids); 3 configuration (the store or Redis cannot be used or lost the
+job's data, no or a wrong secret key); 130 interrupted. Every failure is one line of the
+SDK's own, never a driver's text, and never a store URL's password. Like the rest of
+the command line, this module imports only click at load time.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import click
 
@@ -44,8 +45,9 @@ _MAX_FAILED_ROWS = 50
 
 _EPILOG = """\b
 Exit codes: 0 the job is done with no failure, 1 done with failures or not done,
-2 usage (bad option, unknown or existing job name, bad id), 3 configuration (store,
-Redis or secret key unusable), 130 interrupted.
+2 usage (bad option, unknown or existing job name, a bad line in the file of ids),
+3 configuration (store, Redis or secret key unusable; the store lost the job's data),
+130 interrupted.
 """
 
 
@@ -101,6 +103,12 @@ def _run(body: Callable[[], Awaitable[_T]]) -> _T:
         raise CommandError(str(exc), EXIT_CONFIGURATION) from None
 
 
+def _shown_store(store: str) -> str:
+    """``store`` as messages show it: not at all when it holds a password (the error
+    messages of the SDK name the store without it)."""
+    return "URL" if "@" in store or "password=" in store.lower() else store
+
+
 async def _open(store: str, name: str) -> RevocationJob:
     from clerk_sessions.errors import ConfigurationError
     from clerk_sessions.jobs import RevocationJob
@@ -114,7 +122,10 @@ async def _open(store: str, name: str) -> RevocationJob:
         code = EXIT_CONFIGURATION if isinstance(exc, ConfigurationError) else EXIT_USAGE
         raise CommandError(str(exc), code) from None
     except OSError as exc:
-        raise CommandError(f"--store {store}: {exc}", EXIT_CONFIGURATION) from None
+        raise CommandError(
+            f"--store {_shown_store(store)}: {exc.strerror or type(exc).__name__}",
+            EXIT_CONFIGURATION,
+        ) from None
 
 
 def _status_json(job: RevocationJob, status: JobStatus) -> dict[str, Any]:
@@ -151,18 +162,22 @@ def _say_status(out: Output, job: RevocationJob, status: JobStatus) -> int:
     return _status_exit_code(status)
 
 
-async def _lines(file: IO[str]) -> AsyncIterator[str]:
-    """The ids of a file, one a line (blank lines skipped), read off the event loop."""
+async def _lines(file: BinaryIO, option: str) -> AsyncIterator[str]:
+    """The ids of a file, one a line (`read_ids`'s rules), read off the event loop. A bad
+    line is an `IdFileError` (a ValueError) naming ``option``, the file and the line."""
     import anyio.to_thread
+
+    from clerk_sessions.cli._idfile import read_ids
+
+    name = getattr(file, "name", "-")
+    ids = read_ids(file, f"{option} {'-' if name == '<stdin>' else name}")
 
     def read() -> list[str]:
         batch: list[str] = []
-        for line in file:
-            text = line.strip()
-            if text:
-                batch.append(text)
-                if len(batch) == _READ_LINES:
-                    break
+        for item in ids:
+            batch.append(item)
+            if len(batch) == _READ_LINES:
+                break
         return batch
 
     while True:
@@ -223,7 +238,8 @@ def _redis_quota(url: str, numbers: tuple[int, float], share: int | None) -> Red
     try:
         quota = RedisRateLimit(url, requests=numbers[0], per_seconds=numbers[1])
     except ValueError as exc:
-        raise CommandError(f"--redis-quota {url}: {exc}", EXIT_CONFIGURATION) from None
+        # The message names the URL, without its password.
+        raise CommandError(f"--redis-quota: {exc}", EXIT_CONFIGURATION) from None
     if share is None:
         return quota
     try:
@@ -240,13 +256,13 @@ def _redis_quota(url: str, numbers: tuple[int, float], share: int | None) -> Red
 @_store_option
 @click.option(
     "--session-ids",
-    type=click.File("r", encoding="utf-8", lazy=True),
+    type=click.File("rb", lazy=True),
     metavar="FILE",
     help="Session ids to revoke, one a line (- for stdin).",
 )
 @click.option(
     "--user-ids",
-    type=click.File("r", encoding="utf-8", lazy=True),
+    type=click.File("rb", lazy=True),
     metavar="FILE",
     help="User ids, one a line (- for stdin): every active session of each is revoked.",
 )
@@ -263,12 +279,14 @@ def create_command(
     state: State,
     name: str,
     store: str,
-    session_ids: IO[str] | None,
-    user_ids: IO[str] | None,
+    session_ids: BinaryIO | None,
+    user_ids: BinaryIO | None,
     chunk_size: int,
 ) -> int:
     """Create job NAME from a file of ids (read once, never held whole).
 
+    One id a line, UTF-8; a byte-order mark, CRLF line ends, blank lines and spaces
+    around an id are fine, any other bad line stops the create (exit 2, naming the line).
     An id listed twice is one item. All or nothing: an interrupted create leaves no job,
     and running it again works. Nothing is revoked until `job work`.
     """
@@ -279,7 +297,8 @@ def create_command(
     out = state.output
     file = session_ids if session_ids is not None else user_ids
     assert file is not None
-    ids = {"session_ids" if session_ids is not None else "user_ids": _lines(file)}
+    option = "--session-ids" if session_ids is not None else "--user-ids"
+    ids = {option[2:].replace("-", "_"): _lines(file, option)}
 
     async def body() -> int:
         from clerk_sessions.errors import ConfigurationError
@@ -290,10 +309,15 @@ def create_command(
         )
         try:
             job = await RevocationJob.create(store, name, chunk_size=chunk_size, **ids)
-        except (ConfigurationError, OSError) as exc:
-            raise CommandError(f"--store {store}: {exc}", EXIT_CONFIGURATION) from None
+        except ConfigurationError as exc:
+            raise CommandError(str(exc), EXIT_CONFIGURATION) from None
+        except OSError as exc:
+            raise CommandError(
+                f"--store {_shown_store(store)}: {exc.strerror or type(exc).__name__}",
+                EXIT_CONFIGURATION,
+            ) from None
         except (ValueError, TypeError) as exc:
-            # An existing name, or a bad id in the file.
+            # An existing name, or a bad line in the file of ids.
             raise CommandError(str(exc), EXIT_USAGE) from None
         state.interrupt_note = None
         async with job:
@@ -302,7 +326,7 @@ def create_command(
             else:
                 what = "session" if job.kind == "session" else "user"
                 out.success(f"created job {job.name}: {job.total} {what} id(s)")
-                out.note(f"next: clerk-sessions job work {job.name} --store {store}")
+                out.note(f"next: clerk-sessions job work {job.name} --store {_shown_store(store)}")
         return EXIT_OK
 
     return _run(body)

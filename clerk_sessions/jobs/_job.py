@@ -26,10 +26,12 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Sequence,
 )
-from typing import TYPE_CHECKING, Literal, cast
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -44,7 +46,15 @@ from clerk_sessions._errors import (
     PermissionDeniedError,
     SDKError,
 )
-from clerk_sessions.jobs._store import Claim, ItemKind, JobInfo, JobStore, open_store
+from clerk_sessions.jobs._store import (
+    Claim,
+    ItemKind,
+    JobDataLost,
+    JobInfo,
+    JobStore,
+    JobStoreError,
+    open_store,
+)
 from clerk_sessions.models import (
     CONNECTION_ERROR_CODE,
     BulkRevokeResult,
@@ -64,6 +74,7 @@ __all__ = ["RevocationJob"]
 logger = logging.getLogger("clerk_sessions.jobs")
 
 ProgressCallback = Callable[[int, int], object]
+_T = TypeVar("_T")
 
 #: The longest job name accepted.
 MAX_NAME_LENGTH = 200
@@ -79,6 +90,12 @@ _MESSAGE_CHARS = 500
 _MAX_POLL_S = 1.0
 # How long an interrupted worker tries to give its chunks back.
 _RELEASE_TIMEOUT_S = 5.0
+# Leases are renewed this many times per lease...
+_HEARTBEATS_PER_LEASE = 3
+# ...which takes a lease this many times the store's answer time (a chunk is claimed,
+# its first renewal comes a third of a lease later, and the renewals of the chunks held
+# run one after the other).
+_LEASE_PER_ANSWER = 6
 
 
 class RevocationJob:
@@ -87,6 +104,13 @@ class RevocationJob:
     Make one with `RevocationJob.create` or `RevocationJob.open`; work it from any
     number of processes with `work`. A job opened from a URL owns its store connection:
     ``await job.aclose()`` or ``async with job:`` releases it.
+
+    A job remembers how many items it had. If its data vanishes from the store (Redis
+    evicted its keys, restarted without persistence or failed over to a stale replica;
+    the SQLite file was deleted, replaced or truncated), `status`, `work`, `outcomes`
+    and `retry_failed` raise `JobStoreError` saying that the job's data was lost and how
+    many of its items are unaccounted for, never a driver's error text and never a job
+    that looks as if it had made progress, or had never existed.
     """
 
     def __init__(self, store: JobStore, info: JobInfo, *, owns_store: bool) -> None:
@@ -137,7 +161,10 @@ class RevocationJob:
         Raises `ValueError` if the store already has a job of that name, or for an
         unusable name or id (empty, over `MAX_ID_LENGTH` characters, or holding
         whitespace or control characters), and `TypeError` for ids that are not strings
-        or for both or neither of ``session_ids`` and ``user_ids``.
+        or for both or neither of ``session_ids`` and ``user_ids``. A Redis store whose
+        ``maxmemory-policy`` is not ``noeviction`` (an evicting server would drop a job's
+        items) is a `JobStoreError` naming the setting, unless the URL says
+        ``?allow_eviction=true``; any other failure of the store is a `JobStoreError` too.
         """
         _check_name(name)
         if (session_ids is None) == (user_ids is None):
@@ -152,7 +179,8 @@ class RevocationJob:
         chunks = _chunks(ids, chunk_size, kind)
         job_store, owned = _store(store)
         try:
-            info = await job_store.create(name, kind, chunks)
+            with _unnamed_loss():
+                info = await job_store.create(name, kind, chunks)
         except BaseException:
             if owned:
                 with anyio.CancelScope(shield=True):
@@ -162,11 +190,16 @@ class RevocationJob:
 
     @classmethod
     async def open(cls, store: str | os.PathLike[str] | JobStore, name: str) -> RevocationJob:
-        """The existing job ``name`` of ``store``; `LookupError` if there is none."""
+        """The existing job ``name`` of ``store``; `LookupError` if there is none (never
+        created, or its data vanished whole before this call: nothing tells them apart).
+
+        A Redis store refuses a server that may evict keys (`JobStoreError`, see
+        `create`)."""
         _check_name(name)
         job_store, owned = _store(store)
         try:
-            info = await job_store.open(name)
+            with _unnamed_loss():
+                info = await job_store.open(name)
         except BaseException:
             if owned:
                 with anyio.CancelScope(shield=True):
@@ -218,12 +251,17 @@ class RevocationJob:
         worker = _Worker(
             self._store, self._info, clerk.sessions, concurrency, float(lease_s), on_progress
         )
-        await worker.run()
-        return await self.status()
+        with self._accounted():
+            # Opened again: the store checks itself (a Redis store refuses an evicting
+            # server) and the job, which may have vanished since this object saw it.
+            await self._store.open(self.name)
+            await worker.run()
+            return await self._store.status(self.name)
 
     async def status(self) -> JobStatus:
         """The job's counts: ``total``, ``revoked``, ``failed``, ``pending``, ``done``."""
-        return await self._store.status(self.name)
+        with self._accounted():
+            return await self._store.status(self.name)
 
     def outcomes(
         self, kind: Literal["revoked", "failed"] | None = None
@@ -232,12 +270,42 @@ class RevocationJob:
         says so. Streams from the store (memory stays small whatever the job's size)."""
         if kind not in (None, "revoked", "failed"):
             raise ValueError(f"kind must be None, 'revoked' or 'failed', got {kind!r}")
-        return self._store.outcomes(self.name, kind)
+        return self._outcomes(kind)
+
+    async def _outcomes(
+        self, kind: Literal["revoked", "failed"] | None
+    ) -> AsyncIterator[tuple[str, ItemOutcome]]:
+        with self._accounted():
+            async for pair in self._store.outcomes(self.name, kind):
+                yield pair
 
     async def retry_failed(self) -> int:
         """Put the failed items whose error was retryable (429, 5XX, no answer) back to
         pending, for the next `work`; return how many."""
-        return await self._store.retry_failed(self.name)
+        with self._accounted():
+            return await self._store.retry_failed(self.name)
+
+    @contextmanager
+    def _accounted(self) -> Generator[None]:
+        """Report a job whose data vanished from the store as lost, with the count of
+        its items unaccounted for: the store's count when it has one, else all of them
+        (this object saw the job, so a store that no longer has it lost it)."""
+        try:
+            yield
+        except JobDataLost as exc:
+            unaccounted = self.total if exc.unaccounted is None else exc.unaccounted
+            raise self._lost(unaccounted, str(exc)) from exc
+        except LookupError as exc:
+            if not _gone(exc):
+                raise
+            raise self._lost(self.total, f"{self._store!r} no longer has it at all") from exc
+
+    def _lost(self, unaccounted: int, reason: str) -> JobStoreError:
+        return JobStoreError(
+            f"the data of job {self.name!r} was lost in the store: {unaccounted} of its "
+            f"{self.total} items are unaccounted for ({reason}). Create the job again "
+            "under a new name from the same ids: revoking a session twice is harmless"
+        )
 
     async def aclose(self) -> None:
         """Close the store connection if this job opened it (from a URL)."""
@@ -254,6 +322,24 @@ class RevocationJob:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _gone(exc: Exception) -> bool:
+    """Whether ``exc`` says that the store lost the job's data, or no longer has the job
+    (a store's `LookupError`; a `KeyError` or `IndexError` is a bug, not that)."""
+    return isinstance(exc, JobDataLost) or (
+        isinstance(exc, LookupError) and not isinstance(exc, (KeyError, IndexError))
+    )
+
+
+@contextmanager
+def _unnamed_loss() -> Generator[None]:
+    """A loss the store found before there is a job to count it against (a damaged
+    file at open), as the plain `JobStoreError` that every failure of the API is."""
+    try:
+        yield
+    except JobDataLost as exc:
+        raise JobStoreError(str(exc)) from exc
 
 
 def _store(store: str | os.PathLike[str] | JobStore) -> tuple[JobStore, bool]:
@@ -417,6 +503,7 @@ class _Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held: dict[str, _Held] = {}
         self.error: Exception | None = None
+        self.warned_slow = False
         self.outer = anyio.CancelScope()
         # The items of the claimed chunk not yet handed out. The next chunk is claimed
         # when the last one is handed out (its requests still run meanwhile): a worker
@@ -463,7 +550,7 @@ class _Worker:
                 while self.queue:
                     await self.wanted.wait()
                     self.wanted = anyio.Event()
-                claim = await self.store.claim(self.name, self.id, self.lease_s)
+                claim = await self.timed(self.store.claim(self.name, self.id, self.lease_s))
                 if claim is None:
                     if (await self.store.status(self.name)).done:
                         return
@@ -517,7 +604,7 @@ class _Worker:
 
     async def finish(self, held: _Held) -> None:
         held.finishing = True
-        recorded = await self.store.complete(self.name, held.claim, held.outcomes)
+        recorded = await self.timed(self.store.complete(self.name, held.claim, held.outcomes))
         self.held.pop(held.claim.chunk_id, None)
         if not recorded:
             if not held.lost:
@@ -527,25 +614,50 @@ class _Worker:
             status = await self.store.status(self.name)
             self.on_progress(status.revoked + status.failed, status.total)
 
+    async def timed(self, call: Awaitable[_T]) -> _T:
+        """``call``, warning once when the store answers too slowly for the lease."""
+        started = anyio.current_time()
+        try:
+            return await call
+        finally:
+            elapsed = anyio.current_time() - started
+            # A heartbeat every third of the lease, each as slow as this: leases run out
+            # under healthy workers, and their chunks are taken over and sent again.
+            if elapsed > self.lease_s / _HEARTBEATS_PER_LEASE and not self.warned_slow:
+                self.warned_slow = True
+                logger.warning(
+                    "job %r: the store took %.1f s to answer, more than a third of the "
+                    "%g s lease: chunks may be taken over from healthy workers and their "
+                    "requests sent again; give a lease of at least %.0f s",
+                    self.name,
+                    elapsed,
+                    self.lease_s,
+                    math.ceil(_LEASE_PER_ANSWER * elapsed),
+                )
+
     def lose(self, held: _Held) -> None:
         held.lost = True
         self.held.pop(held.claim.chunk_id, None)
         logger.warning(
-            "job %r: lost the lease of chunk %s (another worker took it over); "
-            "its outcomes are not recorded by this worker",
+            "job %r: lost the lease of chunk %s (another worker took it over, or the "
+            "store lost it); its outcomes are not recorded by this worker",
             self.name,
             held.claim.chunk_id,
         )
 
     async def heartbeats(self) -> None:
         while True:
-            await anyio.sleep(self.lease_s / 3)
+            await anyio.sleep(self.lease_s / _HEARTBEATS_PER_LEASE)
             for held in list(self.held.values()):
                 if held.lost or held.finishing:
                     continue
                 try:
-                    holds = await self.store.heartbeat(self.name, held.claim, self.lease_s)
+                    holds = await self.timed(
+                        self.store.heartbeat(self.name, held.claim, self.lease_s)
+                    )
                 except Exception as exc:
+                    if _gone(exc):
+                        raise  # the job's data is gone: the work stops, saying so
                     # The lease may still hold until its end; if it does not, the
                     # fencing keeps this worker from recording anything.
                     logger.warning("job %r: heartbeat failed: %s", self.name, exc)
@@ -558,6 +670,8 @@ class _Worker:
             try:
                 await self.store.release(self.name, held.claim)
             except Exception as exc:
+                if _gone(exc):
+                    return  # nothing to give back, and work says why
                 logger.warning(
                     "job %r: could not give back chunk %s (its lease will expire): %s",
                     self.name,

@@ -21,6 +21,11 @@ Every key of a job carries the job's name as a hash tag, so a job lives in one s
 Each method connects for its own duration (a coredis pool must be entered and left by
 one task, and the store's methods are called from any task), retries while the server is
 unreachable for up to ``outage_s``, then raises `JobStoreError`.
+
+A server that may evict keys is refused at ``create`` and ``open`` (`_check_policy`),
+and every read checks that the job's keys agree with its counters: a chunk stream or an
+outcome hash that vanished (evicted, or a server restored from an incomplete copy) is
+`JobDataLost`, never Redis's "no such key" or a job that seems to wait forever.
 """
 
 from __future__ import annotations
@@ -37,15 +42,16 @@ from collections.abc import (
 )
 from contextlib import suppress
 from typing import Any, Literal, TypeAlias, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
 from clerk_sessions._errors import ConfigurationError
 from clerk_sessions._eventloop import current_library
+from clerk_sessions._urls import redact_url
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
+    JobDataLost,
     JobInfo,
     JobStoreError,
     outcome_from_json,
@@ -56,9 +62,12 @@ from clerk_sessions.models import ItemOutcome, JobStatus
 try:
     import coredis
     from coredis.commands.script import Script
-    from coredis.exceptions import ConnectionError as _RedisConnectionError
     from coredis.exceptions import RedisError
     from coredis.retry import NoRetryPolicy
+
+    from clerk_sessions._redis_checks import eviction_policy
+    from clerk_sessions._redis_errors import describe, is_transient
+    from clerk_sessions.jobs._redis_policy import judge_policy, without_allow_eviction
 except ImportError as exc:  # pragma: no cover - the extra is installed wherever tests run
     raise ConfigurationError(
         'the Redis job store needs the redis extra: pip install "clerk-sessions[redis]"'
@@ -87,6 +96,8 @@ _RELEASED_IDLE_MS = 100_000_000_000
 _SCAN_COUNT = 500
 _GROUP = "workers"
 _PREFIX = "clerk-sessions:job:"
+# What the store runs, for a user whose ACL refuses one of them.
+_NEEDS = "streams, hashes, sets and Lua scripts (EVALSHA and SCRIPT LOAD)"
 
 
 class _Keys:
@@ -178,11 +189,17 @@ return 1
 """
 )
 
-# KEYS: meta, chunks, leases. ARGV: group, consumer, lease ms.
-# Returns 0 for no job, {} for nothing claimable, else {entry id, items, fence}.
+# KEYS: meta, chunks, leases, revoked, failed. ARGV: group, consumer, lease ms.
+# Returns 0 for no job, -1 when the job's keys disagree with its counters (a key is gone),
+# {} for nothing claimable, else {entry id, items, fence}.
 _CLAIM = Script[bytes](
     script="""
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local counts = redis.call('HMGET', KEYS[1], 'revoked', 'failed')
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HLEN', KEYS[4]) < tonumber(counts[1])
+   or redis.call('HLEN', KEYS[5]) < tonumber(counts[2]) then
+  return -1
+end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 -- Take an entry over only once it is idle longer than the lease of every worker that
 -- holds entries now, so a short lease never steals from a longer one.
@@ -218,6 +235,19 @@ if not owner then return 0 end
 redis.call('XCLAIM', KEYS[2], ARGV[1], owner, 0, ARGV[2], 'JUSTID')
 redis.call('HSET', KEYS[3], owner, ARGV[4])
 return 1
+"""
+)
+
+# KEYS: meta, revoked, failed, chunks. Returns 0 for no job, else {total, revoked,
+# failed, fields of revoked, fields of failed, whether the stream exists}: one snapshot.
+# Read-only, so a full server (noeviction at maxmemory) still answers it, where it
+# refuses a MULTI.
+_STATUS = Script[bytes](
+    script="""
+local m = redis.call('HMGET', KEYS[1], 'total', 'revoked', 'failed')
+if not m[1] then return 0 end
+return {tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), redis.call('HLEN', KEYS[2]),
+        redis.call('HLEN', KEYS[3]), redis.call('EXISTS', KEYS[4])}
 """
 )
 
@@ -263,13 +293,20 @@ return 1
 """
 )
 
-# KEYS: meta, chunks, failed. ARGV: (item, outcome JSON) pairs read from the failed hash.
+# KEYS: meta, chunks, failed. ARGV: group, then (item, outcome JSON) pairs read from the
+# failed hash. Returns -1 for no job, -2 when the stream is gone with items pending in it.
 _REQUEUE = Script[bytes](
     script=_PACK
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  -- Gone once the job was done (nothing was pending in it): make it again, empty.
+  local m = redis.call('HMGET', KEYS[1], 'total', 'revoked', 'failed')
+  if tonumber(m[1]) > tonumber(m[2]) + tonumber(m[3]) then return -2 end
+  redis.call('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
+end
 local parts = {}
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   -- Only if its outcome is still the one the caller judged retryable.
   if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
     redis.call('HDEL', KEYS[3], ARGV[i])
@@ -305,16 +342,6 @@ def _unpack(data: bytes) -> tuple[str, ...]:
         items.append(_decode(data[start:end]))
         position = end
     return tuple(items)
-
-
-def _redact(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def _current_loop() -> object:
@@ -381,19 +408,27 @@ class RedisStore:
     is unreachable a method retries for up to ``outage_s`` seconds (a restarted server
     that kept its data lets the workers carry on), then raises `JobStoreError`.
 
-    Run Redis with persistence (AOF) and ``maxmemory-policy noeviction`` for jobs: a
-    server that loses its data loses the job (later calls raise `LookupError`).
+    Run Redis with persistence (AOF) and ``maxmemory-policy noeviction`` for jobs:
+    ``create`` and ``open`` refuse a server with any other policy (`JobStoreError`),
+    unless the URL says ``?allow_eviction=true`` (then they log one warning). A server
+    that loses a job's data anyway (a restart without persistence, a failover to a
+    stale replica) makes the reads raise `JobDataLost` or `LookupError`.
     """
 
     def __init__(self, url: str, *, outage_s: float = OUTAGE_S) -> None:
-        self._url = url
-        self._shown = _redact(url)
+        self._shown = redact_url(url)
+        self._url, self._allow_eviction = without_allow_eviction(url)
         self._outage_s = outage_s
         self._keepers: dict[object, _Keeper] = {}
         try:
             self._client()  # only parses the URL
         except (ValueError, TypeError, RedisError) as exc:
-            raise ConfigurationError(f"invalid Redis URL {self._shown!r}: {exc}") from exc
+            # Not the parser's text: it may quote part of a password that confused it.
+            raise ConfigurationError(
+                f"invalid Redis URL {self._shown!r}: coredis cannot read it "
+                "(redis://[USER:PASSWORD@]HOST[:PORT][/DB], with special characters of "
+                "the password percent-encoded)"
+            ) from exc
 
     def __repr__(self) -> str:
         return f"RedisStore({self._shown!r})"
@@ -424,12 +459,32 @@ class RedisStore:
         return keeper.client
 
     def _failed(self, action: str, exc: BaseException) -> JobStoreError:
-        return JobStoreError(f"Redis job store {self._shown}: {action} failed: {exc}")
+        problem = describe(exc, _REPLY_TIMEOUT_S, needs=_NEEDS, keys=f"~{_PREFIX}*")
+        return JobStoreError(f"Redis job store {self._shown}: {action} failed: {problem}")
 
     def _missing(self, name: str) -> LookupError:
         return LookupError(
             f"no job named {name!r} in the Redis store {self._shown} "
             "(never created, or the server lost its data)"
+        )
+
+    def _lost(self, name: str, unaccounted: int) -> JobDataLost:
+        return JobDataLost(
+            f"Redis job store {self._shown}: the server no longer holds all of job "
+            f"{name!r} (keys evicted, or the server restored an incomplete copy)",
+            unaccounted=unaccounted,
+        )
+
+    async def _check_policy(self) -> None:
+        """Refuse a server that may evict the job's keys (see `judge_policy`)."""
+
+        async def read(client: _Redis) -> str | None:
+            return await eviction_policy(client)
+
+        judge_policy(
+            await self._run("reading the server's maxmemory-policy", read),
+            self._shown,
+            allow=self._allow_eviction,
         )
 
     async def _run(self, action: str, operation: Callable[[_Redis], Awaitable[_T]]) -> _T:
@@ -443,7 +498,9 @@ class RedisStore:
         while True:
             try:
                 return await operation(await self._connection())
-            except (_RedisConnectionError, TimeoutError) as exc:
+            except (RedisError, TimeoutError) as exc:
+                if not is_transient(exc):
+                    raise self._failed(action, exc) from exc
                 now = anyio.current_time()
                 if deadline is None:
                     deadline = now + self._outage_s
@@ -453,8 +510,6 @@ class RedisStore:
                     ) from exc
                 await anyio.sleep(min(delay, deadline - now))
                 delay = min(delay * 2, 1.0)
-            except RedisError as exc:
-                raise self._failed(action, exc) from exc
 
     # ------------------------------------------------------------------ create
 
@@ -470,6 +525,7 @@ class RedisStore:
         staging = keys.staging(secrets.token_hex(8))
         try:
             client = await self._connection()
+            judge_policy(await eviction_policy(client), self._shown, allow=self._allow_eviction)
             total = await self._stage(client, name, kind, keys, staging, chunks)
         except BaseException as exc:
             await self._discard(staging)
@@ -572,7 +628,9 @@ class RedisStore:
     # ------------------------------------------------------------------ reading
 
     async def open(self, name: str) -> JobInfo:
-        """The info of job ``name``; `LookupError` if there is none."""
+        """The info of job ``name``; `LookupError` if there is none. Refuses a server that
+        may evict keys first (`JobStoreError`)."""
+        await self._check_policy()
         keys = _Keys(name)
 
         async def read(client: _Redis) -> tuple[bytes | None, ...]:
@@ -584,27 +642,43 @@ class RedisStore:
         return JobInfo(name=name, kind=ItemKind(kind.decode()), total=int(total))
 
     async def status(self, name: str) -> JobStatus:
-        """Counts of job ``name``'s items by outcome (one read of one hash: a snapshot)."""
+        """Counts of job ``name``'s items by outcome, read in one script with what
+        backs them: `JobDataLost` when a key the counts rely on is gone."""
         keys = _Keys(name)
 
-        async def read(client: _Redis) -> tuple[bytes | None, ...]:
-            return await client.hmget(keys.meta, ["total", "revoked", "failed"])
+        async def read(client: _Redis) -> object:
+            return await _evaluate(
+                _STATUS, client, [keys.meta, keys.revoked, keys.failed, keys.chunks], []
+            )
 
-        total, revoked, failed = await self._run(f"reading job {name!r}", read)
-        if total is None or revoked is None or failed is None:
+        found = await self._run(f"reading job {name!r}", read)
+        if found == 0:
             raise self._missing(name)
-        return JobStatus(name=name, total=int(total), revoked=int(revoked), failed=int(failed))
+        total, revoked, failed, revoked_kept, failed_kept, chunks = cast("list[int]", found)
+        # Each recorded outcome is one field of its hash, written with its counter in one
+        # script; the chunk stream lives as long as the job (empty once it is done).
+        unaccounted = max(0, revoked - revoked_kept) + max(0, failed - failed_kept)
+        if not chunks:
+            unaccounted += total - revoked - failed
+        if unaccounted:
+            raise self._lost(name, unaccounted)
+        return JobStatus(name=name, total=total, revoked=revoked, failed=failed)
 
     async def outcomes(
         self, name: str, kind: Literal["revoked", "failed"] | None = None
     ) -> AsyncIterator[tuple[str, ItemOutcome]]:
-        """Every recorded ``(item_id, outcome)`` of job ``name``, ``kind`` only if given."""
+        """Every recorded ``(item_id, outcome)`` of job ``name``, ``kind`` only if given.
+
+        Checked against the job's counters before and after: a listing that a loss of
+        data made incomplete ends with `JobDataLost`, never quietly short.
+        """
         keys = _Keys(name)
-        await self.open(name)
+        await self.status(name)
         hashes = {"revoked": keys.revoked, "failed": keys.failed}
         for key in [hashes[kind]] if kind is not None else hashes.values():
             async for item, data in self._scan(key, f"reading outcomes of job {name!r}"):
                 yield item, outcome_from_json(data)
+        await self.status(name)
 
     async def _scan(self, key: str, action: str) -> AsyncIterator[tuple[str, bytes]]:
         """The fields of hash ``key``, one connection per batch (none held across a
@@ -631,13 +705,18 @@ class RedisStore:
             return await _evaluate(
                 _CLAIM,
                 client,
-                [keys.meta, keys.chunks, keys.leases],
+                [keys.meta, keys.chunks, keys.leases, keys.revoked, keys.failed],
                 [_GROUP, worker, _milliseconds(lease_s)],
             )
 
         found = await self._run(f"claiming a chunk of job {name!r}", claim)
         if found == 0:
             raise self._missing(name)
+        if found == -1:
+            # A key is gone: status says how many items that leaves unaccounted for
+            # (none when only the stream of a finished job went).
+            await self.status(name)
+            return None
         entry = cast("list[bytes | int]", found)
         if not entry:
             return None
@@ -706,6 +785,7 @@ class RedisStore:
         async def read_chunk_size(client: _Redis) -> bytes | None:
             return await client.hget(keys.meta, "chunk_size")
 
+        await self.status(name)
         size = await self._run(f"reading job {name!r}", read_chunk_size)
         if size is None:
             raise self._missing(name)
@@ -714,7 +794,9 @@ class RedisStore:
         requeued = 0
 
         async def requeue(client: _Redis) -> object:
-            return await _evaluate(_REQUEUE, client, [keys.meta, keys.chunks, keys.failed], batch)
+            return await _evaluate(
+                _REQUEUE, client, [keys.meta, keys.chunks, keys.failed], [_GROUP, *batch]
+            )
 
         action = f"re-queueing failed items of job {name!r}"
         async for item, data in self._scan(keys.failed, action):
@@ -732,9 +814,11 @@ class RedisStore:
     ) -> int:
         # Safe to repeat: an item is moved only while its failed outcome is still there.
         count = cast(int, await self._run(action, requeue))
-        if count < 0:
+        if count == -1:
             raise self._missing(name)
-        return count
+        if count < 0:
+            await self.status(name)  # raises JobDataLost: the stream went, items pending
+        return max(count, 0)
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop. Idempotent.

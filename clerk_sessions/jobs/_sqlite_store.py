@@ -29,24 +29,35 @@ Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
   OS crash or power loss may lose the last commits, which the fencing then redoes), and
   a busy timeout so that processes sharing the file wait for each other instead of
   failing.
+- **The file under the connection.** A connection keeps reading its page cache and
+  writing to the file it opened even after that file was deleted, replaced or
+  truncated, so every call first asks `FileWatch` (``_sqlite_file``) what became of it.
+  Deleted or truncated is `JobDataLost`; replaced (a backup restored) drops the old
+  connection and carries on with the file now at the path, which is never made anew.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from clerk_sessions._errors import ConfigurationError
+from clerk_sessions.jobs._sqlite_errors import cannot_open, failure, not_a_database
+from clerk_sessions.jobs._sqlite_file import FileWatch
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
+    JobDataLost,
     JobInfo,
     JobStoreError,
     outcome_from_json,
@@ -55,6 +66,8 @@ from clerk_sessions.jobs._store import (
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("clerk_sessions.jobs")
 
 _T = TypeVar("_T")
 
@@ -125,6 +138,7 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._ids: dict[str, int] = {}
+        self._watch = FileWatch(path)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -140,21 +154,69 @@ class SQLiteStore:
             if self._closed:
                 raise RuntimeError(f"the job store {self.path!r} is closed")
             if self._conn is None:
-                self._conn = self._connect()
+                self._conn = self._reopen() if self._watch.opened else self._connect()
+            else:
+                self._check_file()
             try:
                 return fn(self._conn)
             except sqlite3.Error as exc:
                 # Locked past the busy timeout, disk full, a corrupt file...: the
                 # transaction was rolled back, nothing of the operation is recorded.
-                raise JobStoreError(f"SQLite job store {self.path!r}: {exc}") from exc
+                raise failure(exc, self.path, BUSY_TIMEOUT_S) from exc
+            finally:
+                self._watch.note()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _check_file(self) -> None:
+        """Make sure the connection still works on the file at the path (see the module
+        doc); under the lock."""
+        change = self._watch.change()
+        if change == "same":
+            return
+        self._drop()
+        if change != "replaced":
+            raise JobDataLost(f"SQLite job store {self.path!r}: the file was {change} while in use")
+        logger.warning(
+            "SQLite job store %r: the file was replaced while in use; going on with the new one",
+            self.path,
+        )
+        self._conn = self._reopen()
+
+    def _reopen(self) -> sqlite3.Connection:
+        """A connection to the file now at the path, which the store had opened before:
+        one that is no longer a job store lost the jobs."""
+        try:
+            return self._connect(create=False)
+        except ConfigurationError as exc:
+            raise JobDataLost(
+                f"SQLite job store {self.path!r}: the file is no longer a job store "
+                "(damaged, or replaced by another file)"
+            ) from exc
+
+    def _drop(self) -> None:
+        """Forget the connection and what it knew: it works on a file that is gone."""
+        assert self._conn is not None
+        self._conn.close()
+        self._conn = None
+        self._ids.clear()
+
+    def _connect(self, *, create: bool = True) -> sqlite3.Connection:
+        """A connection to the file at the path; ``create=False`` once the store has
+        opened it before (a file that vanished since must not come back empty)."""
+        target = self.path if create else f"{Path(self.path).absolute().as_uri()}?mode=rw"
         try:
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                target,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=not create,
             )
         except sqlite3.OperationalError as exc:
-            raise ConfigurationError(f"cannot open the job store {self.path!r}: {exc}") from None
+            if create:
+                raise ConfigurationError(cannot_open(self.path)) from None
+            raise JobDataLost(
+                f"SQLite job store {self.path!r}: the file was deleted while in use"
+            ) from exc
         try:
             _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -163,6 +225,10 @@ class SQLiteStore:
                 raise ConfigurationError(
                     f"{self.path!r} is a job store of schema version {version}; this "
                     f"version of clerk-sessions reads version {_SCHEMA_VERSION} only"
+                )
+            if version == 0 and not create:
+                raise JobDataLost(
+                    f"SQLite job store {self.path!r}: the file was emptied while in use"
                 )
             if version == 0:
                 with _write(conn):
@@ -182,10 +248,15 @@ class SQLiteStore:
                     conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise ConfigurationError(f"{self.path!r} is not a job store: {exc}") from None
+            if not_a_database(exc):
+                raise ConfigurationError(
+                    f"{self.path!r} is not a job store (not an SQLite database, or a damaged one)"
+                ) from None
+            raise failure(exc, self.path, BUSY_TIMEOUT_S) from exc
         except BaseException:
             conn.close()
             raise
+        self._watch.open()
         return conn
 
     def _job_id(self, conn: sqlite3.Connection, name: str) -> int:
@@ -208,7 +279,9 @@ class SQLiteStore:
             total = await self._fill(job, chunks)
             await self._run(lambda conn: _publish(conn, job, name, total))
         except BaseException:
-            with anyio.CancelScope(shield=True):
+            # A failed cleanup is probably what failed the create too (a full disk): the
+            # staging rows are invisible, and the next create collects them once stale.
+            with anyio.CancelScope(shield=True), suppress(JobStoreError):
                 await self._run(lambda conn: _delete_job(conn, job))
             raise
         return JobInfo(name=name, kind=kind, total=total)

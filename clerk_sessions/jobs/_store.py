@@ -19,6 +19,10 @@ Conventions shared by every store:
   (one host), the server's clock for Redis (never the hosts').
 - Outcomes are `ItemOutcome` values; a store that serialises them uses `outcome_to_json` and
   `outcome_from_json`, so every store keeps the same fields.
+- Failures are `JobStoreError` with a sentence of the SDK's own, never the driver's text
+  (which may hold a password, and tells an operator nothing). A store that finds a job's
+  data gone, in whole or in part, raises `JobDataLost`; a job missing altogether is a
+  `LookupError`, which `RevocationJob` reports as lost too once it has seen the job.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from typing import Any, Literal, Protocol, cast
 import attrs
 
 from clerk_sessions._errors import ClerkSessionsError, ConfigurationError
+from clerk_sessions._urls import redact_url
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = [
     "Claim",
     "ItemKind",
+    "JobDataLost",
     "JobInfo",
     "JobStore",
     "JobStoreError",
@@ -51,6 +57,22 @@ __all__ = [
 class JobStoreError(ClerkSessionsError):
     """The job store failed: unreachable for too long, its data is not what this SDK
     wrote, or it refused an operation. Nothing was recorded by the failed operation."""
+
+
+class JobDataLost(JobStoreError):
+    """A store found a job's data gone, in whole or in part: keys evicted, a server that
+    restarted without persistence or failed over to a stale replica, a file deleted,
+    replaced or truncated while in use.
+
+    ``unaccounted`` is how many of the job's items the store can no longer account for
+    (neither pending nor recorded), None when the store cannot tell (it lost the count
+    itself). `RevocationJob` turns it into the `JobStoreError` its callers see, with the
+    count filled in from what it knows of the job.
+    """
+
+    def __init__(self, message: str, *, unaccounted: int | None = None) -> None:
+        super().__init__(message)
+        self.unaccounted = unaccounted
 
 
 class ItemKind(str, enum.Enum):
@@ -129,7 +151,8 @@ class JobStore(Protocol):
         token larger than any earlier claim of that chunk. Two claims that overlap in
         time never get the same chunk. None means nothing is claimable now: the job may
         be done, or every remaining chunk may be held by a live lease (the caller tells
-        them apart with ``status`` and polls). `LookupError` if the job does not exist.
+        them apart with ``status`` and polls). `LookupError` if the job does not exist,
+        `JobDataLost` if part of it is gone.
         """
         ...
 
@@ -166,7 +189,9 @@ class JobStore(Protocol):
     async def status(self, name: str) -> JobStatus:
         """Counts of job ``name``'s items by outcome; `LookupError` if it does not exist.
 
-        The counts are one consistent snapshot (revoked + failed never exceeds total).
+        The counts are one consistent snapshot (revoked + failed never exceeds total),
+        checked against what backs them: `JobDataLost`, with the items unaccounted for,
+        when the store finds part of the job gone (never counts that look like progress).
         """
         ...
 
@@ -178,7 +203,8 @@ class JobStore(Protocol):
         Streams in batches (memory bounded whatever the job's size); items without an
         outcome are not listed. The order is the store's; each batch is read on its own,
         so an item recorded (or re-queued) while the iteration runs may or may not be
-        listed. Raises `LookupError` (on first iteration) if the job does not exist.
+        listed. Raises `LookupError` (on first iteration) if the job does not exist, and
+        `JobDataLost` rather than ending quietly short when part of it is gone.
         """
         ...
 
@@ -261,7 +287,8 @@ def parse_store_url(url: str | os.PathLike[str]) -> tuple[Literal["sqlite", "red
     if scheme in ("redis", "rediss", "unix"):
         return "redis", text
     raise ConfigurationError(
-        f"unknown job store {text!r}: use sqlite:///ABSOLUTE/PATH, a file path, or redis://HOST"
+        f"unknown job store {redact_url(text)!r}: use sqlite:///ABSOLUTE/PATH, a file path, "
+        "or redis://HOST"
     )
 
 

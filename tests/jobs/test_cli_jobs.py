@@ -219,7 +219,7 @@ def test_a_bad_id_in_the_file_exits_2_and_leaves_no_job(
     ids = id_file(tmp_path, "sess_1", "sess 2")
     result = job(capsys, "create", "j", "--store", store, "--session-ids", ids)
     assert result.returncode == 2
-    assert "item 1 is not an id" in result.stderr
+    assert f"--session-ids {ids}, line 2: 'sess 2' is not an id" in result.stderr
     assert job(capsys, "status", "j", "--store", store).returncode == 2
 
 
@@ -265,7 +265,7 @@ def test_a_store_failure_exits_3(
         blocker.execute("ROLLBACK")
         blocker.close()
     assert result.returncode == 3
-    assert "database is locked" in result.stderr
+    assert "the file stayed locked by another process for 0.05 s" in result.stderr
 
 
 def test_no_key_or_a_wrong_key_exits_3(
@@ -410,7 +410,7 @@ def test_an_interrupted_create_exits_130_and_says_no_job_was_made(
 ) -> None:
     from clerk_sessions.cli import _jobs
 
-    async def interrupted(file: object) -> AsyncIterator[str]:
+    async def interrupted(file: object, option: str) -> AsyncIterator[str]:
         yield "sess_1"
         signal.raise_signal(signal.SIGINT)  # Ctrl-C, as the terminal sends it
         await anyio.sleep_forever()

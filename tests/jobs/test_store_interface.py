@@ -3,11 +3,19 @@ the models a job reports with."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 from pathlib import Path
 
 import pytest
 
-from clerk_sessions.jobs._store import outcome_from_json, outcome_to_json, parse_store_url
+from clerk_sessions.jobs._store import (
+    JobDataLost,
+    JobStoreError,
+    outcome_from_json,
+    outcome_to_json,
+    parse_store_url,
+)
 from clerk_sessions.models import CONNECTION_ERROR_CODE, ItemOutcome, JobStatus
 
 
@@ -81,3 +89,24 @@ def test_job_status_derives_pending_and_done() -> None:
     finished = JobStatus(name="j", total=10, revoked=9, failed=1)
     assert (finished.pending, finished.done) == (0, True)
     assert JobStatus(name="empty", total=0, revoked=0, failed=0).done
+
+
+def test_a_stores_lost_error_survives_pickle_with_its_count() -> None:
+    lost = JobDataLost("SQLite job store '/x': the file was deleted", unaccounted=12)
+    for copied in (pickle.loads(pickle.dumps(lost)), copy.copy(lost)):
+        assert isinstance(copied, JobStoreError)
+        assert (str(copied), copied.unaccounted) == (str(lost), 12)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgres://admin:hunter2@db/x", "unknown job store 'postgres://admin:***@db/x'"),
+        ("ftp://h/x?password=hunter2", "unknown job store 'ftp://h/x?password=***'"),
+    ],
+)
+def test_an_unusable_store_url_is_named_without_its_password(url: str, shown: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_store_url(url)
+    assert shown in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -285,9 +285,12 @@ def test_redis_killed_and_restarted_mid_run_loses_no_call(
     # Every call got its answer (429s met during the outage were retried).
     assert sum(r["ok"] for r in results) == sum(r.status == 200 for r in fake.requests)
     for result in results:
-        # One WARNING per process for the whole outage, not one per call.
-        assert len(result["warnings"]) == 1, result["warnings"]
-        assert "in-process RateLimit" in result["warnings"][0]
+        # One WARNING per process for the whole outage, not one per call (and, if the
+        # restarted server came back within a window of the last start, one saying the
+        # quota pauses for a window: test_quota_baddays.py).
+        outage = [m for m in result["warnings"] if "in-process RateLimit" in m]
+        assert len(outage) == 1, result["warnings"]
+        assert all("lost starts" in m for m in result["warnings"] if m not in outage)
         # And each was back on the shared quota once Redis answered again.
         rejoined = [m for m in result["infos"] if m.startswith("Redis answers again")]
         assert rejoined == ["Redis answers again: back on the shared quota"]

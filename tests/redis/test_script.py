@@ -40,6 +40,28 @@ async def server_now(redis: coredis.Redis[bytes]) -> int:
     return reply
 
 
+async def answer(
+    redis: coredis.Redis[bytes],
+    op: str,
+    member: str = "m",
+    *,
+    arg: int = 0,
+    limits: tuple[int, ...] = (3,),
+    share: bool = False,
+    known: tuple[int, ...] = (),
+) -> list[int]:
+    """The script's whole answer: [wait, booked, lost, newest start per level].
+    ``known``: the newest start per level the caller saw (none by default)."""
+    keys = [PAUSE]
+    if share:
+        keys += [SHARE_STARTED, SHARE_PLANNED]
+    keys += [STARTED, PLANNED]
+    args = [op, member, str(PER), str(arg), *map(str, limits), *map(str, known)]
+    reply = await SCRIPT(keys=keys, args=args, client=redis)
+    assert isinstance(reply, list) and len(reply) == 3 + len(limits)
+    return reply
+
+
 async def call(
     redis: coredis.Redis[bytes],
     op: str,
@@ -50,14 +72,7 @@ async def call(
     share: bool = False,
 ) -> tuple[int, int]:
     """The script's answer: (microseconds to wait, levels booked)."""
-    keys = [PAUSE]
-    if share:
-        keys += [SHARE_STARTED, SHARE_PLANNED]
-    keys += [STARTED, PLANNED]
-    reply = await SCRIPT(
-        keys=keys, args=[op, member, str(PER), str(arg), *map(str, limits)], client=redis
-    )
-    assert isinstance(reply, list) and len(reply) == 2
+    reply = await answer(redis, op, member, arg=arg, limits=limits, share=share)
     return reply[0], reply[1]
 
 
@@ -247,3 +262,66 @@ async def test_a_request_that_slept_to_its_slot_starts_without_booking_again(
     await redis.zadd(PLANNED, {"w": now - 10})
     assert await call(redis, "start", "w", arg=1) == (0, 1)
     assert (await scores(redis, PLANNED))["w"] == now - 10
+
+
+# ---------------------------------------------------------------- a log that lost starts
+
+
+async def test_every_op_answers_the_newest_start_of_each_level(
+    redis: coredis.Redis[bytes],
+) -> None:
+    assert await run(redis, "reserve", "a", limits=(2, 3), share=True) == 0
+    started = (await scores(redis, SHARE_STARTED))["a"]
+    for op in ("reserve", "start", "finish"):
+        reply = await answer(redis, op, "b", limits=(2, 3), share=True)
+        assert reply[2] == 0  # nothing lost
+        assert reply[3] >= started and reply[4] >= started  # the share, then the quota
+
+
+async def test_a_log_without_a_start_seen_less_than_a_window_ago_pauses_the_quota_a_window(
+    redis: coredis.Redis[bytes],
+) -> None:
+    await run(redis, "reserve", "a")
+    seen = (await answer(redis, "finish", "a"))[3]
+    await redis.flushdb()  # the log is gone; "a" started less than a window ago
+    wait, _, lost, newest = await answer(redis, "reserve", "b", known=(seen,))
+    assert lost == 1
+    assert PER - SLACK_US <= wait <= PER  # everyone waits a whole window from now
+    assert newest == 0  # nothing started: "b" is booked after the pause
+    paused_until = int(await redis.get(PAUSE) or 0)
+    assert paused_until - PER <= await server_now(redis) <= paused_until
+    # Another caller without that knowledge waits for the same pause.
+    assert await run(redis, "reserve", "c") >= PER - SLACK_US
+
+
+async def test_a_start_seen_a_window_ago_or_more_is_no_loss(
+    redis: coredis.Redis[bytes],
+) -> None:
+    now = await server_now(redis)
+    reply = await answer(redis, "reserve", "a", known=(now - PER,))
+    assert reply[:3] == [0, 1, 0]  # an idle quota whose keys expired: start at once
+
+
+async def test_a_log_that_holds_the_start_seen_is_no_loss_and_a_later_one_neither(
+    redis: coredis.Redis[bytes],
+) -> None:
+    first = (await answer(redis, "reserve", "a"))[3]
+    assert (await answer(redis, "reserve", "b", known=(first,)))[2] == 0
+    assert (await answer(redis, "reserve", "c", known=(first - 5,)))[2] == 0
+
+
+async def test_a_share_whose_log_was_evicted_pauses_the_whole_quota(
+    redis: coredis.Redis[bytes],
+) -> None:
+    reply = await answer(redis, "reserve", "a", limits=(2, 3), share=True)
+    await redis.delete([SHARE_STARTED])  # what an eviction does to one key
+    lost = await answer(redis, "reserve", "b", limits=(2, 3), share=True, known=tuple(reply[3:]))
+    assert lost[2] == 1
+    assert await run(redis, "reserve", "web") >= PER - SLACK_US  # the quota's users wait too
+
+
+async def test_finish_and_pause_never_report_a_loss(redis: coredis.Redis[bytes]) -> None:
+    seen = (await answer(redis, "reserve", "a"))[3]
+    await redis.flushdb()
+    assert (await answer(redis, "finish", "a", known=(seen,)))[2] == 0
+    assert (await answer(redis, "pause", "", arg=1_000, known=(seen,)))[2] == 0
