@@ -34,6 +34,7 @@ rebuilds an instance from its message and attributes instead.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -417,3 +418,26 @@ def error_from_response(
         body=body,
         retry_after=retry_after,
     )
+
+
+def describe_cause(exc: BaseException) -> str:
+    """What went wrong, from the first exception in the chain that says anything.
+
+    The HTTP libraries' errors repeat their cause's text on asyncio, but on trio a TLS
+    failure arrives as an empty ``ConnectError`` over an empty ``BrokenResourceError``.
+    """
+    reason = ""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return (
+                f"{current} (the server's certificate is not trusted here; if a private CA "
+                "or a TLS-inspecting proxy signs it, point SSL_CERT_FILE at that CA's PEM, "
+                "or pass an http_client built with verify=...)"
+            )
+        if not reason:
+            reason = str(current)
+        current = current.__cause__ or current.__context__
+    return reason or "no reason given"

@@ -2,7 +2,8 @@
 
 What is logged, and where (the records themselves are written where things happen):
 
-- DEBUG, one per attempt that ended (`clerk_sessions._transport`): method, path and
+- DEBUG, one per attempt that ended (`log_attempt`, from `clerk_sessions._http.transport`):
+  method, path and
   query, status or the transport error's name, elapsed ms, attempt number, trace id.
   Also sent to a client's ``debug_logger``.
 - INFO, one per retry decision (`clerk_sessions._retry`), with the wait.
@@ -22,10 +23,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from clerk_sessions._errors import ConfigurationError
 
-__all__ = ["ENV_VARIABLE", "configure_logging_from_env", "logger"]
+__all__ = ["ENV_VARIABLE", "configure_logging_from_env", "log_attempt", "logger"]
 
 logger = logging.getLogger("clerk_sessions")
 
@@ -61,3 +63,32 @@ def configure_logging_from_env() -> None:
         logger.addHandler(handler)
         logger.setLevel(level)
         _configured = True
+
+
+def log_attempt(
+    debug_logger: logging.Logger | None,
+    method: str,
+    path: str,
+    outcome: int | str,
+    sent_at: float,
+    attempt: int,
+    trace_id: str | None,
+) -> None:
+    """One DEBUG record for an attempt that ended: to ``clerk_sessions`` and to the
+    ``debug_logger``. Only the method, the path and query, and what came back: never
+    a header or a body, which carry the key and tokens."""
+    elapsed_ms = (time.perf_counter() - sent_at) * 1000
+    message = "%s %s -> %s in %.1f ms (attempt %d, trace id %s)"
+    args = (method, path, outcome, elapsed_ms, attempt, trace_id)
+    extra = {
+        "clerk_method": method,
+        "clerk_path": path,
+        "clerk_outcome": outcome,
+        "clerk_elapsed_ms": elapsed_ms,
+        "clerk_attempt": attempt,
+        "clerk_trace_id": trace_id,
+    }
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(message, *args, extra=extra)
+    if debug_logger is not None and debug_logger.isEnabledFor(logging.DEBUG):
+        debug_logger.debug(message, *args, extra=extra)

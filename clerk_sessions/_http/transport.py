@@ -19,7 +19,6 @@ import asyncio
 import copy
 import logging
 import random
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -43,11 +42,13 @@ from clerk_sessions._errors import (
     ClerkErrors,
     ClerkSessionsError,
     SDKError,
+    describe_cause,
     error_from_response,
 )
 from clerk_sessions._http.body import ACCEPT_ENCODING, discard_connection, read_body
 from clerk_sessions._http.client import build_client
 from clerk_sessions._http.engine import HTTPX2, Engine
+from clerk_sessions._logging import log_attempt
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
 
@@ -80,29 +81,6 @@ def _on_asyncio() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _reason(exc: BaseException) -> str:
-    """What went wrong, from the first exception in the chain that says anything.
-
-    The HTTP libraries' errors repeat their cause's text on asyncio, but on trio a TLS
-    failure arrives as an empty ``ConnectError`` over an empty ``BrokenResourceError``.
-    """
-    reason = ""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return (
-                f"{current} (the server's certificate is not trusted here; if a private CA "
-                "or a TLS-inspecting proxy signs it, point SSL_CERT_FILE at that CA's PEM, "
-                "or pass an http_client built with verify=...)"
-            )
-        if not reason:
-            reason = str(current)
-        current = current.__cause__ or current.__context__
-    return reason or "no reason given"
 
 
 class Transport:
@@ -485,7 +463,7 @@ class Transport:
             if log:
                 self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
             raise APIConnectionError(
-                f"{method} {url} got no answer: {type(exc).__name__}: {_reason(exc)}",
+                f"{method} {url} got no answer: {type(exc).__name__}: {describe_cause(exc)}",
                 request_sent=not isinstance(exc, self._not_sent),
             ) from exc
         except self._status_error as exc:
@@ -507,7 +485,7 @@ class Transport:
             if log:
                 self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
             raise APIConnectionError(
-                f"{method} {url} got no usable answer: {type(exc).__name__}: {_reason(exc)}",
+                f"{method} {url} got no usable answer: {type(exc).__name__}: {describe_cause(exc)}",
                 retryable=False,
             ) from exc
         except SDKError:
@@ -578,25 +556,7 @@ class Transport:
         attempt: int,
         trace_id: str | None,
     ) -> None:
-        """One DEBUG record for an attempt that ended: to ``clerk_sessions`` and to the
-        ``debug_logger``. Only the method, the path and query, and what came back: never
-        a header or a body, which carry the key and tokens."""
-        elapsed_ms = (time.perf_counter() - sent_at) * 1000
-        message = "%s %s -> %s in %.1f ms (attempt %d, trace id %s)"
-        args = (method, path, outcome, elapsed_ms, attempt, trace_id)
-        extra = {
-            "clerk_method": method,
-            "clerk_path": path,
-            "clerk_outcome": outcome,
-            "clerk_elapsed_ms": elapsed_ms,
-            "clerk_attempt": attempt,
-            "clerk_trace_id": trace_id,
-        }
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(message, *args, extra=extra)
-        debug_logger = self.debug_logger
-        if debug_logger is not None and debug_logger.isEnabledFor(logging.DEBUG):
-            debug_logger.debug(message, *args, extra=extra)
+        log_attempt(self.debug_logger, method, path, outcome, sent_at, attempt, trace_id)
 
     async def aclose(self) -> None:
         if self.shared_limit is not None and self.owns_shared_limit:
