@@ -1,17 +1,57 @@
-"""Which async library runs the current task, and which event loop it is.
+"""Event loops: which library runs the current task, which loop it is, and one object
+per running loop.
 
 The SDK runs on asyncio and trio. sniffio is not one of its dependencies, but every trio
 is (trio depends on it): so while trio is not imported, the library is asyncio, and once
 it is, sniffio answers.
+
+`PerLoop` keeps one object per running event loop: opened on first use in that loop,
+handed to every caller in it, closed when the loop ends.
+caller in it, closed when the loop ends; on asyncio and trio.
+
+Why: an object that holds connections (an `AsyncClerk`, a Redis client) belongs to the
+event loop it first ran on, and must be closed on that loop. Code with a lifespan of its
+own opens one there; code without one (a Django async view, an ASGI consumer) runs on
+whatever loop the server gives it: one for the whole process under uvicorn, a new one per
+request under WSGI (asgiref's ``async_to_sync``). `PerLoop` gives such code one object
+per loop, shared by every task of that loop, and closes it when the loop ends.
+
+How the end of a loop is noticed, by the event loops' public behaviour only: each object
+is entered (``async with``) and held by a task of its own on its loop, which waits until
+it is cancelled, then exits the object, shielded from that cancellation:
+
+- asyncio: ``asyncio.run``, ``asyncio.Runner``, asgiref's ``async_to_sync`` and uvicorn
+  cancel the tasks still pending when their main coroutine returns, and wait for them
+  before they close the loop;
+- trio: a system task (``trio.lowlevel.spawn_system_task``) is cancelled once the main
+  task has returned, and the run waits for it.
+
+Entering and exiting in that one task suits objects that bind to the task that enters
+them (anyio cancel scopes, coredis's connection pools). A loop that is closed without
+cancelling its pending tasks (``loop.run_until_complete`` and ``loop.close()`` by hand)
+never says it ended: its objects are not closed, only forgotten when the next loop opens
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
-from collections.abc import Hashable
+import threading
+import weakref
+from collections.abc import Callable, Hashable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, TypeVar
 
-__all__ = ["current_library", "event_loop", "thread_runs_event_loop"]
+import anyio
+
+__all__ = ["PerLoop", "current_library", "event_loop", "thread_runs_event_loop"]
+
+logger = logging.getLogger("clerk_sessions")
+
+T = TypeVar("T")
 
 
 def current_library() -> str:
@@ -24,12 +64,22 @@ def current_library() -> str:
 
 
 def event_loop() -> Hashable:
-    """What identifies the running event loop: asyncio's loop, or trio's run (its token)."""
-    if current_library() == "trio":
+    """What identifies the running event loop: asyncio's loop, or trio's run (its token).
+
+    Raises `RuntimeError` outside a running asyncio or trio loop.
+    """
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    if "trio" in sys.modules:
         import trio
 
-        return trio.lowlevel.current_trio_token()
-    return asyncio.get_running_loop()
+        try:
+            return trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+    raise RuntimeError("not in a running asyncio or trio event loop")
 
 
 def thread_runs_event_loop() -> bool:
@@ -47,3 +97,128 @@ def thread_runs_event_loop() -> bool:
 
         return bool(sniffio.thread_local.name)
     return False
+
+
+class _Held(Generic[T]):
+    """One loop's object, and the task that holds it open."""
+
+    __slots__ = ("error", "generation", "manager", "ready", "value")
+
+    def __init__(self, manager: AbstractAsyncContextManager[T], generation: int) -> None:
+        self.manager = manager
+        self.generation = generation
+        self.ready = anyio.Event()
+        self.value: T | None = None
+        self.error: Exception | None = None
+
+
+class PerLoop(Generic[T]):
+    """One object per running event loop, from ``open`` (an async context manager).
+
+    ``await get()`` returns the running loop's object, opening it on first use: ``open()``
+    is called in the caller (its errors are the caller's), and the object is entered and,
+    once the loop ends, exited by a task of its own on that loop (see the module's
+    docstring). Every later call on the same loop returns the same object.
+
+    ``name`` says what the objects are, in the log record of an exit that failed.
+    """
+
+    def __init__(self, open: Callable[[], AbstractAsyncContextManager[T]], *, name: str) -> None:
+        self._open = open
+        self._name = name
+        self._lock = threading.Lock()
+        self._loops: dict[Hashable, _Held[T]] = {}
+        self._generation = 0
+        _INSTANCES.add(self)
+
+    def __repr__(self) -> str:
+        return f"PerLoop({self._name!r}, loops={len(self._loops)})"
+
+    async def get(self) -> T:
+        """The running loop's object, opened (and entered) on first use."""
+        loop = event_loop()
+        held = self._loops.get(loop)
+        if held is None or held.generation != self._generation:
+            # No await between the lookup and the registration: the tasks of one loop
+            # cannot both open one. The lock is for the other threads' loops.
+            held = _Held(self._open(), self._generation)
+            with self._lock:
+                self._forget_closed_loops()
+                self._loops[loop] = held
+            self._spawn(loop, held)
+        if not held.ready.is_set():
+            await held.ready.wait()
+        if held.error is not None:
+            raise held.error
+        return held.value  # type: ignore[return-value]  # set whenever error is not
+
+    def renew(self) -> None:
+        """Open new objects from now on (e.g. after the settings they were made from
+        changed). The ones already open stay open until their loop ends: a task may
+        still be using one."""
+        with self._lock:
+            self._generation += 1
+
+    def _spawn(self, loop: Hashable, held: _Held[T]) -> None:
+        name = f"clerk-sessions: {self._name} of this event loop"
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            task = loop.create_task(self._hold(loop, held), name=name)
+            _TASKS.add(task)
+            task.add_done_callback(_TASKS.discard)
+        else:
+            import trio
+
+            trio.lowlevel.spawn_system_task(self._hold, loop, held, name=name)
+
+    async def _hold(self, loop: Hashable, held: _Held[T]) -> None:
+        # Never raises: an exception of a trio system task would crash the whole run.
+        try:
+            try:
+                held.value = await held.manager.__aenter__()
+            except Exception as exc:
+                held.error = exc
+                return
+            held.ready.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await held.manager.__aexit__(None, None, None)
+        except Exception:
+            logger.warning(
+                "closing the %s of an event loop that ended failed", self._name, exc_info=True
+            )
+        finally:
+            held.ready.set()
+            with self._lock:
+                if self._loops.get(loop) is held:
+                    del self._loops[loop]
+
+    def _forget_closed_loops(self) -> None:
+        # Loops closed without cancelling their tasks never ran our exit: forget them,
+        # rather than keep every such loop alive. (Called with the lock held.)
+        for loop in [loop for loop in self._loops if _is_closed(loop)]:
+            del self._loops[loop]
+
+    def reset_after_fork(self) -> None:
+        """Forget every loop's object, unclosed (called in a forked child, where the
+        parent's loops do not run: their objects are not the child's)."""
+        self._lock = threading.Lock()
+        self._loops = {}
+
+
+def _is_closed(loop: Hashable) -> bool:
+    return isinstance(loop, asyncio.AbstractEventLoop) and loop.is_closed()
+
+
+_INSTANCES: weakref.WeakSet[PerLoop[Any]] = weakref.WeakSet()
+# asyncio keeps only weak references to tasks: these must not vanish while they wait.
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _after_fork_in_child() -> None:
+    for instance in list(_INSTANCES):
+        instance.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

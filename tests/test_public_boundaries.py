@@ -20,7 +20,7 @@ CLIENTS = {
 }
 # Private machinery made for the integrations (and the Redis clients), not a part of the
 # client that a user's code would otherwise reach: one object per event loop.
-SHARED = {"clerk_sessions._per_loop.PerLoop"}
+SHARED = {"clerk_sessions._eventloop.PerLoop"}
 
 
 def _private(dotted: str) -> bool:

@@ -332,3 +332,21 @@ def test_a_process_on_the_default_engine_never_imports_httpx_or_httpcore(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert len(fake.requests) == 3
+
+
+async def test_a_closed_client_says_so_with_a_typed_error(fake: FakeClerk) -> None:
+    clerk = fake.async_client()
+    await clerk.aclose()
+    with pytest.raises(errors.ClientClosedError, match="client has been closed"):
+        await clerk.sessions.get("sess_1")
+    assert fake.requests == []
+
+
+async def test_a_closed_user_client_says_so_with_a_typed_error(
+    library: ModuleType, served: str
+) -> None:
+    http = library.AsyncClient()
+    clerk = AsyncClerk("sk_test_x", server_url=served, http_client=http)
+    await http.aclose()
+    with pytest.raises(errors.ClientClosedError, match="client has been closed"):
+        await clerk.sessions.get("sess_1")

@@ -1,4 +1,4 @@
-"""clerk_sessions._per_loop: one object per running event loop, closed when it ends.
+"""clerk_sessions._eventloop: one object per running event loop, closed when it ends.
 
 The objects here are recorders: they note which task entered and exited them, and their
 exit awaits (as closing a connection pool does). The loops are real ones, started the
@@ -21,7 +21,7 @@ import pytest
 import trio
 from asgiref.sync import async_to_sync
 
-from clerk_sessions._per_loop import PerLoop, running_loop
+from clerk_sessions._eventloop import PerLoop, event_loop
 
 
 class Recorder:
@@ -123,7 +123,7 @@ async def test_the_object_is_entered_before_it_is_handed_out() -> None:
 
 def test_running_loop_outside_a_loop_says_so() -> None:
     with pytest.raises(RuntimeError, match="not in a running asyncio or trio event loop"):
-        running_loop()
+        event_loop()
 
 
 # ---------------------------------------------------------------- the end of a loop
