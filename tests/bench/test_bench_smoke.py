@@ -9,6 +9,7 @@ missing when ``clerk_backend_api`` cannot be imported, and then the row says so.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import io
 import json
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import clerk_sessions
 from benchmarks import _bare_env
 from benchmarks import run as runner
 from benchmarks._common import row
@@ -72,9 +74,23 @@ TARGETS = {
 pytestmark = pytest.mark.timeout(360)
 
 
-@pytest.fixture(scope="module")
-def report() -> dict[str, Any]:
-    return runner.run_all(quick=True)
+@pytest.fixture(scope="session")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One quick run of every benchmark per test session, whichever xdist workers ask.
+
+    Every worker that runs one of these tests needs the report; computing it in each
+    (as a module fixture does) ran the whole benchmark suite once per worker. The first
+    worker computes it under a lock, in the directory all workers of the session share,
+    and the others read its JSON.
+    """
+    shared = tmp_path_factory.getbasetemp().parent
+    saved = shared / "bench-quick-report.json"
+    with (shared / "bench-quick-report.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.exists():
+            saved.write_text(json.dumps(runner.run_all(quick=True)), encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
+    return loaded
 
 
 def _positive(value: object) -> bool:
@@ -205,7 +221,7 @@ def test_a_bare_environment_has_its_bytecode_compiled_and_a_probe_tells_when_it_
 def test_a_bare_environment_of_an_editable_install_links_the_named_package_file_by_file(
     tmp_path: Path,
 ) -> None:
-    package = Path(_decode.__file__).parent
+    package = Path(clerk_sessions.__file__).parent
     with pytest.raises(LookupError, match="editable"):
         _bare_env.build(tmp_path / "unnamed", "clerk-sessions")
 
