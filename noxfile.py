@@ -6,8 +6,12 @@ the benchmarks. Virtualenvs are made with uv for speed.
 The test suite runs on the newest versions that resolve (``tests``, on each Python), on
 the lowest versions the package's metadata allows (``tests_lowest``: lowest-direct
 resolution of the package and its extras), and its core and sync tests once more on the
-legacy httpx engine (inside the 3.12 ``tests`` session). Development tools come from the
-``[dependency-groups]`` of pyproject.toml, never from the package's extras.
+legacy httpx engine (inside the 3.12 ``tests`` session). The suite itself checks that the
+generated code is fresh (tests/sync/test_generated.py, tests/core/
+test_decoders_written_ahead.py) and builds the documentation with ``--strict``
+(tests/docs/test_site.py), in every session: no session of its own repeats those.
+Development tools come from the ``[dependency-groups]`` of pyproject.toml, never from the
+package's extras.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "codegen", "typecheck", "tests", "tests_lowest", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_lowest"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHONS = ["3.11", "3.12", "3.13"]
@@ -213,23 +217,6 @@ def typecheck(session: nox.Session) -> None:
     _install(session, "typecheck")
     session.run("mypy", "clerk_sessions", "tests/typing")
     session.run("pyright", "clerk_sessions", "tests/typing")
-
-
-@nox.session(python="3.11")
-def codegen(session: nox.Session) -> None:
-    """The generated code is fresh: the sync facade and the session decoders."""
-    _install(session, "lint")  # ruff formats what the generators write
-    session.run("python", "scripts/gen_sync.py", "--check")
-    session.run("python", "scripts/gen_decoders.py", "--check")
-
-
-@nox.session(python="3.11")
-def docs(session: nox.Session) -> None:
-    """The documentation site builds with --strict."""
-    _install(session, "docs")
-    session.run(
-        "mkdocs", "build", "--strict", "--site-dir", ".nox/site", env={"NO_MKDOCS_2_WARNING": "1"}
-    )
 
 
 @nox.session(python="3.11")
