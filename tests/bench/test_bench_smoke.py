@@ -520,3 +520,29 @@ def test_compare_cold_refuses_a_directory_without_the_package(
         compare_cold.main([str(tmp_path)])
     assert exited.value.code == 2
     assert "holds no clerk_sessions package" in capsys.readouterr().err
+
+
+def test_compare_calls_runs_the_sdk_before_the_move_to_httpx2_beside_this_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from benchmarks import compare_calls
+
+    before = _checkout_before_the_move(tmp_path / "before")
+
+    # One round of a few calls: the tool runs across the engine change, no timing judged.
+    assert compare_calls.main([str(before), "--rounds", "1", "--calls", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["async get", "async list", "sync get"]
+    for line in lines:
+        assert "after " in line and "before " in line and "raw httpx2 " in line, line
+
+
+def test_compare_calls_refuses_a_directory_without_the_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import compare_calls
+
+    with pytest.raises(SystemExit) as exited:
+        compare_calls.main([str(tmp_path)])
+    assert exited.value.code == 2
+    assert "holds no clerk_sessions package" in capsys.readouterr().err
