@@ -350,3 +350,30 @@ async def test_a_closed_user_client_says_so_with_a_typed_error(
     await http.aclose()
     with pytest.raises(errors.ClientClosedError, match="client has been closed"):
         await clerk.sessions.get("sess_1")
+
+
+ALIASED = """
+import httpx2
+httpx2.alias_httpx()  # an application that made `import httpx` mean httpx2
+import anyio, httpx
+from clerk_sessions import AsyncClerk
+
+async def main():
+    async with httpx.AsyncClient() as http:
+        clerk = AsyncClerk("sk_test_x", http_client=http)
+        print(clerk._transport.engine.name, http.__class__.__module__.split(".")[0])
+
+anyio.run(main)
+"""
+
+
+def test_an_application_that_aliased_httpx_to_httpx2_runs_on_the_httpx2_engine() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(ALIASED)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["httpx2", "httpx2"]
