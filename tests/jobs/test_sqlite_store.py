@@ -16,7 +16,8 @@ from clerk_sessions.errors import ConfigurationError
 from clerk_sessions.jobs import JobStoreError, _sqlite_create, _sqlite_schema
 from clerk_sessions.jobs import _sqlite_store as sqlite_store
 from clerk_sessions.jobs._sqlite_store import SQLiteStore
-from clerk_sessions.jobs._store import Claim, ItemKind, JobStore, open_store
+from clerk_sessions.jobs._store import Claim, ItemKind, JobStore
+from clerk_sessions.jobs._store_url import open_store
 from clerk_sessions.models import CONNECTION_ERROR_CODE, ItemOutcome
 
 pytestmark = pytest.mark.anyio
