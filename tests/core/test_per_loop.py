@@ -292,18 +292,28 @@ async def test_an_error_entering_reaches_every_waiting_caller_then_is_retried() 
 
 
 @pytest.mark.parametrize("run", [run_asyncio, run_trio], ids=["asyncio", "trio"])
+@pytest.mark.parametrize(
+    ("closes", "message"),
+    [
+        (False, "closing the recorder of an event loop that ended failed"),
+        (True, "closing the recorder of an event loop failed"),
+    ],
+    ids=["at-the-loops-end", "at-aclose"],
+)
 def test_an_error_exiting_is_logged_and_ends_the_loop_cleanly(
-    run: Callable[..., None], caplog: pytest.LogCaptureFixture
+    run: Callable[..., None], closes: bool, message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     per_loop = recorders([], fail_exit=True)
 
     async def main() -> None:
         await per_loop.get()
+        if closes:
+            await per_loop.aclose()  # returns: the error is logged, not raised
 
     with caplog.at_level(logging.WARNING, logger="clerk_sessions"):
         run(main)  # a trio system task that raised would crash the run
     [record] = caplog.records
-    assert record.getMessage() == "closing the recorder of an event loop that ended failed"
+    assert record.getMessage() == message
     assert isinstance(record.exc_info and record.exc_info[1], OSError)
 
 
@@ -375,23 +385,6 @@ def test_aclose_leaves_the_objects_of_other_loops_open() -> None:
         *["open 0", "enter 0", "open 1", "enter 1", "exit 1", "closed here"],
         *["other returns", "exit 0"],
     ]
-
-
-@pytest.mark.parametrize("run", [run_asyncio, run_trio], ids=["asyncio", "trio"])
-def test_an_error_exiting_at_aclose_is_logged_and_aclose_returns(
-    run: Callable[..., None], caplog: pytest.LogCaptureFixture
-) -> None:
-    per_loop = recorders([], fail_exit=True)
-
-    async def main() -> None:
-        await per_loop.get()
-        await per_loop.aclose()
-
-    with caplog.at_level(logging.WARNING, logger="clerk_sessions"):
-        run(main)
-    [record] = caplog.records
-    assert record.getMessage() == "closing the recorder of an event loop failed"
-    assert isinstance(record.exc_info and record.exc_info[1], OSError)
 
 
 # ---------------------------------------------------------------- after_open
