@@ -293,7 +293,7 @@ async def test_a_slow_input_keeps_its_staging_row_alive(
 ) -> None:
     monkeypatch.setattr(sqlite_store, "_HEARTBEAT_S", 0.01)
     renewed = anyio.Event()
-    renew = sqlite_store.renew_staging
+    renew = _sqlite_create.renew_staging
 
     def renew_and_tell(conn: sqlite3.Connection, job: int, now: float) -> None:
         renew(conn, job, now)
