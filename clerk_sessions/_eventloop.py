@@ -6,15 +6,17 @@ is (trio depends on it): so while trio is not imported, the library is asyncio, 
 it is, sniffio answers.
 
 `PerLoop` keeps one object per running event loop: opened on first use in that loop,
-handed to every caller in it, closed when the loop ends.
-caller in it, closed when the loop ends; on asyncio and trio.
+handed to every caller in it, closed when the loop ends (or by `PerLoop.aclose`); on
+asyncio and trio.
 
 Why: an object that holds connections (an `AsyncClerk`, a Redis client) belongs to the
 event loop it first ran on, and must be closed on that loop. Code with a lifespan of its
-own opens one there; code without one (a Django async view, an ASGI consumer) runs on
-whatever loop the server gives it: one for the whole process under uvicorn, a new one per
-request under WSGI (asgiref's ``async_to_sync``). `PerLoop` gives such code one object
-per loop, shared by every task of that loop, and closes it when the loop ends.
+own opens one there; code without one (a Django async view, an ASGI consumer, the shared
+quota and the Redis job store, which any task of an application calls) runs on whatever
+loop it is given: one for the whole process under uvicorn, a new one per request under
+WSGI (asgiref's ``async_to_sync``), a loop thread of its own under the sync `Clerk`.
+`PerLoop` gives such code one object per loop, shared by every task of that loop, and
+closes it when the loop ends.
 
 How the end of a loop is noticed, by the event loops' public behaviour only: each object
 is entered (``async with``) and held by a task of its own on its loop, which waits until
@@ -41,7 +43,7 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 
@@ -102,12 +104,14 @@ def thread_runs_event_loop() -> bool:
 class _Held(Generic[T]):
     """One loop's object, and the task that holds it open."""
 
-    __slots__ = ("error", "generation", "manager", "ready", "value")
+    __slots__ = ("closed", "error", "generation", "manager", "ready", "stop", "value")
 
     def __init__(self, manager: AbstractAsyncContextManager[T], generation: int) -> None:
         self.manager = manager
         self.generation = generation
-        self.ready = anyio.Event()
+        self.ready = anyio.Event()  # entered, or failed to enter
+        self.stop = anyio.Event()  # set by aclose: exit now, before the loop ends
+        self.closed = anyio.Event()  # exited, or never entered: the task is done
         self.value: T | None = None
         self.error: Exception | None = None
 
@@ -121,11 +125,21 @@ class PerLoop(Generic[T]):
     docstring). Every later call on the same loop returns the same object.
 
     ``name`` says what the objects are, in the log record of an exit that failed.
+    ``after_open(object)``, if given, is run by the holding task once the object is handed
+    out: work on a new object that no caller should wait for (the shared quota's check of
+    the Redis server's eviction policy). Its exceptions are logged, and the object stays.
     """
 
-    def __init__(self, open: Callable[[], AbstractAsyncContextManager[T]], *, name: str) -> None:
+    def __init__(
+        self,
+        open: Callable[[], AbstractAsyncContextManager[T]],
+        *,
+        name: str,
+        after_open: Callable[[T], Awaitable[object]] | None = None,
+    ) -> None:
         self._open = open
         self._name = name
+        self._after_open = after_open
         self._lock = threading.Lock()
         self._loops: dict[Hashable, _Held[T]] = {}
         self._generation = 0
@@ -152,6 +166,22 @@ class PerLoop(Generic[T]):
             raise held.error
         return held.value  # type: ignore[return-value]  # set whenever error is not
 
+    async def aclose(self) -> None:
+        """Close the running loop's object now, if it has one, and return once it is
+        closed (an object still opening is closed once open); the next `get` on this loop
+        opens a new one. The objects of other loops stay open until their loops end.
+
+        Never raises for the object: an exit that fails is logged, as at a loop's end.
+        """
+        loop = event_loop()
+        with self._lock:
+            held = self._loops.pop(loop, None)
+        if held is None:
+            return
+        held.stop.set()
+        with anyio.CancelScope(shield=True):
+            await held.closed.wait()
+
     def renew(self) -> None:
         """Open new objects from now on (e.g. after the settings they were made from
         changed). The ones already open stay open until their loop ends: a task may
@@ -173,26 +203,50 @@ class PerLoop(Generic[T]):
     async def _hold(self, loop: Hashable, held: _Held[T]) -> None:
         # Never raises: an exception of a trio system task would crash the whole run.
         try:
-            try:
-                held.value = await held.manager.__aenter__()
-            except Exception as exc:
-                held.error = exc
-                return
-            held.ready.set()
-            try:
-                await anyio.sleep_forever()
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await held.manager.__aexit__(None, None, None)
+            # The exit is shielded from the loop's end by this scope, around the object
+            # rather than inside it: an object whose enter opens a cancel scope (a
+            # coredis pool's task group) must find that scope current when it exits.
+            with anyio.CancelScope() as scope:
+                try:
+                    value = await held.manager.__aenter__()
+                except Exception as exc:
+                    held.error = exc
+                    return
+                held.value = value
+                held.ready.set()
+                try:
+                    if self._after_open is not None:
+                        await self._run_after_open(self._after_open, value)
+                    await held.stop.wait()
+                except BaseException as exc:
+                    # The loop ends: its cancellation goes through the exit, as through
+                    # ``async with`` (a task group there re-raises it, once closed).
+                    scope.shield = True
+                    await held.manager.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+                scope.shield = True
+                await held.manager.__aexit__(None, None, None)
         except Exception:
+            ended = "" if held.stop.is_set() else " that ended"
             logger.warning(
-                "closing the %s of an event loop that ended failed", self._name, exc_info=True
+                "closing the %s of an event loop%s failed", self._name, ended, exc_info=True
             )
         finally:
             held.ready.set()
             with self._lock:
                 if self._loops.get(loop) is held:
                     del self._loops[loop]
+            held.closed.set()
+
+    async def _run_after_open(self, after_open: Callable[[T], Awaitable[object]], value: T) -> None:
+        try:
+            await after_open(value)
+        except Exception:
+            logger.warning(
+                "the work that follows opening the %s of an event loop failed",
+                self._name,
+                exc_info=True,
+            )
 
     def _forget_closed_loops(self) -> None:
         # Loops closed without cancelling their tasks never ran our exit: forget them,
