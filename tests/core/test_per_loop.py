@@ -465,6 +465,9 @@ def test_after_renew_a_new_object_is_opened_and_both_are_closed_at_the_end(
 # ---------------------------------------------------------------- fork
 
 
+# Forking a process that runs threads (the portal's loop, a server's) is what this test
+# is about: Python 3.12+ warns of it in general.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_opens_its_own() -> None:
     log: list[str] = []
     per_loop = recorders(log)
