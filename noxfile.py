@@ -137,7 +137,7 @@ def tests(session: nox.Session) -> None:
     _ensure_redis_server(session)
     env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
     if session.python != COVERAGE_PYTHON:
-        session.run("pytest", *XDIST, *session.posargs, env=env)
+        session.run("pytest", *XDIST, *NOT_ONCE, *session.posargs, env=env)
         if session.python == NO_FAST_PATHS_PYTHON and not session.posargs:
             # The fast paths off (the switch in docs/explanation/architecture.md): the
             # same behaviour on stock cattrs, json and anyio, for the tests of the core
@@ -161,11 +161,17 @@ def tests(session: nox.Session) -> None:
 
 # The tests of the core and of the sync facade: where the fast paths and the engine run.
 CORE_AND_SYNC = ("tests/core", "tests/sync")
-# Tests that need Clerk's official SDK, which cannot be installed beside the lowest
-# versions our metadata allows (it needs httpx>=0.28.1, our httpx extra allows 0.27):
-# the conformance of the fake to it, and the benchmarks, which compare against it. They
-# run in every `tests` session.
-NEEDS_OFFICIAL_SDK = ("tests/fake/test_official_sdk.py", "tests/bench")
+# The conformance of the fake to Clerk's official SDK, which cannot be installed beside
+# the lowest versions our metadata allows (it needs httpx>=0.28.1, our httpx extra allows
+# 0.27). It runs in every `tests` session.
+NEEDS_OFFICIAL_SDK = ("tests/fake/test_official_sdk.py",)
+# Tests marked `once` check the repository's own tools, not the SDK: the benchmarks'
+# harness in smoke mode (the benchmarks run on one Python, `nox -s bench`; it compares
+# with the official SDK too) and the documentation site's build. No interpreter or
+# dependency version changes what they check, and together they cost a minute of CPU per
+# run (about 65 s of it the benchmarks), so they run once: in the COVERAGE_PYTHON
+# session, where the benchmarks run. Every other session deselects them, and says so.
+NOT_ONCE = ("-m", "not once")
 
 
 @nox.session(python=LOWEST_PYTHON)
@@ -200,7 +206,7 @@ def tests_lowest(session: nox.Session) -> None:
     _ensure_redis_server(session)
     env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
     ignored = [f"--ignore={path}" for path in NEEDS_OFFICIAL_SDK]
-    session.run("pytest", *XDIST, *ignored, *session.posargs, env=env)
+    session.run("pytest", *XDIST, *ignored, *NOT_ONCE, *session.posargs, env=env)
 
 
 @nox.session(python="3.11")
@@ -224,5 +230,4 @@ def bench(session: nox.Session) -> None:
     """The benchmarks against raw httpx2, raw httpx and the official SDK (not part of `nox`)."""
     _install(session, "test", "official")
     _ensure_redis_server(session)
-    session.install("uvloop")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -71,7 +71,9 @@ TARGETS = {
 # The first test pays for `report`: every benchmark once in quick mode, about 90 s on a
 # quiet 2-core machine (four bare environments and their fresh processes included),
 # well past the suite's 120 s per-test timeout when the other workers load the machine.
-pytestmark = pytest.mark.timeout(360)
+# `once`: the benchmarks are run on one Python (`nox -s bench`), so their smoke test runs
+# in that session only (noxfile.py).
+pytestmark = [pytest.mark.timeout(360), pytest.mark.once]
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# `once`: the site is the same whichever Python builds it (noxfile.py).
 @pytest.mark.slow
+@pytest.mark.once
 def test_site_builds_strict(tmp_path: Path) -> None:
     site = tmp_path / "site"
     result = subprocess.run(
