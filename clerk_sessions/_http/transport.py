@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import random
 import time
@@ -318,6 +319,15 @@ class Transport:
         if deadline_s is not None and deadline_s < deadline:
             deadline = deadline_s
             timeout = self.engine.timeout(deadline_s)
+        content = None
+        if json_body is not None:
+            # Encoded here, once for every attempt, rather than by the engine: httpx 0.27
+            # spaces its JSON where httpx2 and httpx 0.28 do not, and the SDK sends the
+            # same bytes on every engine (those of httpx2's own encoding).
+            content = json.dumps(
+                json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         policy = self.policy(retries)
         pause_cap_s = _DEFAULT_PAUSE_CAP_S if policy is None else policy.pause_cap_s
         url = base + path
@@ -334,7 +344,7 @@ class Transport:
                 path,
                 decode,
                 headers,
-                json_body,
+                content,
                 timeout,
                 limit,
                 pause_cap_s,
@@ -361,7 +371,7 @@ class Transport:
         method: str,
         url: str,
         headers: dict[str, str] | None,
-        json_body: Any,
+        content: bytes | None,
         op_timeout: Any,
     ) -> tuple[Any, bytes]:
         if self.client.is_closed:
@@ -384,7 +394,7 @@ class Transport:
             request = self.engine.request(
                 method,
                 url,
-                json=json_body,
+                content=content,
                 headers=merged,
                 extensions=extensions,
             )
@@ -392,7 +402,7 @@ class Transport:
         else:
             client = self.client
             request = client.build_request(
-                method, url, json=json_body, headers=headers, timeout=op_timeout
+                method, url, content=content, headers=headers, timeout=op_timeout
             )
             response = await client.send(request, stream=True)
         try:
@@ -410,7 +420,7 @@ class Transport:
         path: str,
         decode: Callable[[bytes], Any],
         headers: dict[str, str] | None,
-        json_body: Any,
+        content: bytes | None,
         op_timeout: Any,
         deadline_s: float,
         pause_cap_s: float,
@@ -432,14 +442,10 @@ class Transport:
         try:
             if _asyncio_timeout is not None and _on_asyncio():
                 async with _asyncio_timeout(deadline_s):
-                    response, body = await self._exchange(
-                        method, url, headers, json_body, op_timeout
-                    )
+                    response, body = await self._exchange(method, url, headers, content, op_timeout)
             else:
                 with anyio.fail_after(deadline_s):
-                    response, body = await self._exchange(
-                        method, url, headers, json_body, op_timeout
-                    )
+                    response, body = await self._exchange(method, url, headers, content, op_timeout)
         except self._timeout_error as exc:
             if log:
                 self._log_attempt(method, path, type(exc).__name__, sent_at, attempt, None)
