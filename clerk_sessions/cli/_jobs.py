@@ -22,7 +22,7 @@ from clerk_sessions.cli._exits import (
     EXIT_USAGE,
     CommandError,
 )
-from clerk_sessions.cli._root import State, cli, make_client, output_options, parse_rate_limit
+from clerk_sessions.cli._root import RATE_LIMIT, State, cli, make_client, output_options
 
 if TYPE_CHECKING:
     from clerk_sessions import AsyncClerk, RateLimit
@@ -359,7 +359,7 @@ def create_command(
 )
 @click.option(
     "--quota",
-    type=parse_rate_limit,
+    type=RATE_LIMIT,
     metavar="REQ/SECONDS",
     help="The quota to stay under, e.g. 1000/10. Default with --redis-quota: Clerk's, "
     "from the key (sk_live_: 1000/10, else 100/10). Without --redis-quota it limits "

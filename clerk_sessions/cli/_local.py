@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from clerk_sessions.cli._root import State, cli, output_options, parse_rate_limit
+from clerk_sessions.cli._root import RATE_LIMIT, State, cli, output_options
 
 __all__: list[str] = []
 
@@ -21,7 +21,7 @@ __all__: list[str] = []
 )
 @click.option(
     "--rate-limit",
-    type=parse_rate_limit,
+    type=RATE_LIMIT,
     metavar="REQ/SECONDS",
     help="Answer 429 + Retry-After beyond this quota, e.g. 100/10 (a development instance).",
 )

@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from clerk_sessions.redis import RedisRateLimit
 
 __all__ = [
+    "RATE_LIMIT",
     "State",
     "cli",
     "make_client",
     "output_options",
-    "parse_rate_limit",
     "run",
     "with_client",
 ]
@@ -216,16 +216,31 @@ def with_client(
     return anyio.run(main)
 
 
-def parse_rate_limit(value: str) -> tuple[int, float]:
-    """``REQUESTS/SECONDS``, e.g. ``100/10`` (Clerk's development quota)."""
-    requests, slash, seconds = value.partition("/")
-    try:
-        parsed = (int(requests), float(seconds))
-    except ValueError:
-        parsed = (0, 0.0)
-    if not slash or parsed[0] < 1 or not 0 < parsed[1] < float("inf"):
-        raise ValueError(f"{value!r} is not REQUESTS/SECONDS such as 100/10")
-    return parsed
+class _RateLimit(click.ParamType):
+    """``REQUESTS/SECONDS``, e.g. ``100/10`` (Clerk's development quota).
+
+    A parameter type of its own so the message reaches the user on every click the
+    metadata allows (click before 8.2 printed only the value a plain function refused).
+    """
+
+    name = "REQUESTS/SECONDS"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, float]:
+        if isinstance(value, tuple):  # already converted (a default)
+            return cast("tuple[int, float]", value)
+        requests, slash, seconds = str(value).partition("/")
+        try:
+            parsed = (int(requests), float(seconds))
+        except ValueError:
+            parsed = (0, 0.0)
+        if not slash or parsed[0] < 1 or not 0 < parsed[1] < float("inf"):
+            self.fail(f"{value!r} is not REQUESTS/SECONDS such as 100/10", param, ctx)
+        return parsed
+
+
+RATE_LIMIT = _RateLimit()
 
 
 # ---------------------------------------------------------------------- the entry point
@@ -257,6 +272,9 @@ def _invoke(state: State, argv: list[str] | None) -> int:
         # click turns Ctrl-C and end of input (at a prompt, or anywhere in a command)
         # into Abort; the chained exception says which.
         if isinstance(exc.__cause__ or exc.__context__, EOFError):
+            # The prompt is left without its answer's newline: end its line, as a shell
+            # does at Ctrl-D, so the error starts one of its own.
+            click.echo(err=True)
             return _fail(state, exc, "aborted: end of input at the confirmation prompt")
         return _interrupted(state)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from clerk_sessions.cli._exits import (
     EXIT_USAGE,
     CommandError,
 )
-from clerk_sessions.cli._root import State, cli, output_options, parse_rate_limit, with_client
+from clerk_sessions.cli._root import RATE_LIMIT, State, cli, output_options, with_client
 from clerk_sessions.models import QueryParamStatus
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def _report_bulk(out: Output, result: BulkRevokeResult, *, revoked_table: bool) 
 @click.option("--dry-run", is_flag=True, help="List what would be revoked; change nothing.")
 @click.option(
     "--rate-limit",
-    type=parse_rate_limit,
+    type=RATE_LIMIT,
     metavar="REQ/SECONDS",
     help="Stay under this many requests per window, e.g. 100/10 (Clerk's development "
     "quota; production allows 1000/10). Default: none; a 429 is retried after its Retry-After.",

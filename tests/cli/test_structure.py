@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 import clerk_sessions
-from clerk_sessions.cli._root import parse_rate_limit
+from clerk_sessions.cli._root import RATE_LIMIT
 from clerk_sessions.cli._sessions import bulk_exit_code as _bulk_exit_code
 from clerk_sessions.errors import ClerkSessionsError
 from clerk_sessions.models import BulkRevokeResult
@@ -22,13 +23,13 @@ PACKAGE = Path(clerk_sessions.__file__).parent
     [("100/10", (100, 10.0)), ("1000/10", (1000, 10.0)), ("5/0.5", (5, 0.5))],
 )
 def test_rate_limit_reads_requests_per_seconds(text: str, parsed: tuple[int, float]) -> None:
-    assert parse_rate_limit(text) == parsed
+    assert RATE_LIMIT(text) == parsed
 
 
 @pytest.mark.parametrize("text", ["100", "/10", "100/", "0/10", "10/0", "10/-1", "a/b", "1/inf"])
 def test_rate_limit_rejects_anything_else(text: str) -> None:
-    with pytest.raises(ValueError, match="is not REQUESTS/SECONDS"):
-        parse_rate_limit(text)
+    with pytest.raises(click.BadParameter, match="is not REQUESTS/SECONDS"):
+        RATE_LIMIT(text)
 
 
 @pytest.mark.parametrize(
