@@ -8,8 +8,9 @@ the lowest versions the package's metadata allows (``tests_lowest``: lowest-dire
 resolution of the package and its extras), and its core and sync tests once more on the
 legacy httpx engine (inside the 3.12 ``tests`` session). The suite itself checks that the
 generated code is fresh (tests/sync/test_generated.py, tests/core/
-test_decoders_written_ahead.py) and builds the documentation with ``--strict``
-(tests/docs/test_site.py), in every session: no session of its own repeats those.
+test_decoders_written_ahead.py) in every session, and builds the documentation with
+``--strict`` (tests/docs/test_site.py, marked ``once``) in the coverage session: no session
+of its own repeats those.
 Development tools come from the ``[dependency-groups]`` of pyproject.toml, never from the
 package's extras.
 """
@@ -91,19 +92,20 @@ XDIST = ["-n", "auto", "--dist", "worksteal"]
 
 
 def _xdist_workers() -> str:
-    """How many workers `-n auto` starts: one more than there are cores, unless
+    """How many workers `-n auto` starts: three per core, unless
     PYTEST_XDIST_AUTO_NUM_WORKERS says otherwise (`nox -- -n 0` runs serially).
 
-    Many tests spend their time waiting (on a rate limit's window, a subprocess, a
-    server in another thread), so an extra worker keeps the cores busy: on 2 cores, 3
-    workers ran a 3.12 session in 58 s and 2 workers in 68 s (95 s and 117 s measuring
-    coverage); 4 were no faster than 3.
+    Much of the suite waits rather than computes (on a rate limit's window, a subprocess,
+    a server in another thread, a killed worker's lease), so workers beyond the cores keep
+    them busy. Measured on 2 cores, the whole suite: 3 workers 308 s, 6 workers 230 s (412
+    s of CPU either way); the jobs, Redis and bad-day tests alone: 3 workers 176 s, 6
+    129 s, 10 120 s.
     """
     if hasattr(os, "sched_getaffinity"):
         cores = len(os.sched_getaffinity(0))
     else:
         cores = os.cpu_count() or 1
-    return os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or str(cores + 1)
+    return os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or str(cores * 3)
 
 
 def _bytecode_cache(session: nox.Session) -> dict[str, str | None]:
