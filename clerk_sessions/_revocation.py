@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Collection,
     Iterable,
@@ -50,9 +51,13 @@ from clerk_sessions._errors import (
     SDKError,
 )
 from clerk_sessions._options import call_options
+from clerk_sessions._resources.operations import REVOKE_ALL, REVOKE_MANY
+from clerk_sessions._telemetry import Operation, instruments
 from clerk_sessions.models import QueryParamStatus, Session, SessionStatus
 
 if TYPE_CHECKING:
+    from clerk_sessions._http.transport import Transport
+
     # Defined on first use (clerk_sessions.models): this module loads with every client.
     from clerk_sessions.models import BulkRevokeResult
 
@@ -411,10 +416,30 @@ async def revoke_all(
     return models.BulkRevokeResult(revoked=revoked, failed=failed)
 
 
+async def _traced(
+    operation: Operation, base_url: str, run: Awaitable[BulkRevokeResult]
+) -> BulkRevokeResult:
+    """``run`` under the bulk operation's span, the parent of its requests' spans."""
+    telemetry = instruments()
+    if telemetry is None:
+        return await run
+    bulk = telemetry.bulk(operation, base_url)
+    try:
+        result = await run
+    except BaseException as exc:
+        bulk.end(exc, getattr(exc, RESULT_ATTRIBUTE, None))
+        raise
+    bulk.end(None, result)
+    return result
+
+
 class BulkRevocation:
     """``revoke_many`` and ``revoke_all``: the bulk operations of ``clerk.sessions``
     (`clerk_sessions._resources.sessions.AsyncSessions` inherits them, and the sync facade
     has them as its own)."""
+
+    # The resource's: its URL names the server in the bulk operations' spans.
+    _transport: Transport
 
     async def revoke_many(
         self,
@@ -464,18 +489,17 @@ class BulkRevocation:
           ids whose request was in flight are in neither map (the server may or may not
           have revoked them), and ids never drawn are not in it.
         """
-        return await revoke_many(
+        options = call_options(
+            retries=retries, server_url=server_url, timeout_ms=timeout_ms, http_headers=http_headers
+        )
+        run = revoke_many(
             cast("Sessions", self),
             session_ids,
             concurrency=concurrency,
             on_progress=on_progress,
-            **call_options(
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-            ),
+            **options,
         )
+        return await _traced(REVOKE_MANY, server_url or self._transport.base_url, run)
 
     async def revoke_all(
         self,
@@ -499,16 +523,15 @@ class BulkRevocation:
         across those rounds (``total`` is the number of sessions found so far). Errors,
         early stops and the result are as for `revoke_many`.
         """
-        return await revoke_all(
+        options = call_options(
+            retries=retries, server_url=server_url, timeout_ms=timeout_ms, http_headers=http_headers
+        )
+        run = revoke_all(
             cast("Sessions", self),
             user_id=user_id,
             client_id=client_id,
             concurrency=concurrency,
             on_progress=on_progress,
-            **call_options(
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-            ),
+            **options,
         )
+        return await _traced(REVOKE_ALL, server_url or self._transport.base_url, run)

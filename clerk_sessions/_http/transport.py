@@ -51,6 +51,7 @@ from clerk_sessions._http.engine import HTTPX2, Engine
 from clerk_sessions._logging import log_attempt
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
+from clerk_sessions._telemetry import Call, Operation, start_call
 
 __all__ = ["TRACE_ID_HEADER", "Transport"]
 
@@ -228,6 +229,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: Literal[False] = ...,
+        operation: Operation | None = ...,
     ) -> T: ...
 
     @overload
@@ -247,6 +249,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: Literal[True],
+        operation: Operation | None = ...,
     ) -> models.RawResponse[T]: ...
 
     @overload
@@ -266,6 +269,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: bool,
+        operation: Operation | None = ...,
     ) -> T | models.RawResponse[T]: ...
 
     async def request(
@@ -284,6 +288,7 @@ class Transport:
         deadline_s: float | None = None,
         rate_limited: bool = True,
         raw: bool = False,
+        operation: Operation | None = None,
     ) -> T | models.RawResponse[T]:
         """Send one logical request (with its retries) to ``path`` (with its query) under
         the server URL, and decode a 2XX body (``raw``: return it undecoded).
@@ -294,6 +299,7 @@ class Transport:
         checked here before the rate limit or the network is touched. ``deadline_s``
         shortens this request's per-attempt deadline (``/jwks``); ``rate_limited=False``
         sends it outside the client's rate limit (``/jwks``, which Clerk does not limit).
+        ``operation`` names the call's span and metrics (`clerk_sessions._telemetry`).
         """
         base = self.base_url
         headers = self._call_headers
@@ -321,13 +327,15 @@ class Transport:
         pause_cap_s = _DEFAULT_PAUSE_CAP_S if policy is None else policy.pause_cap_s
         url = base + path
         attempts = 0
+        # Ended below, however the call ends: nothing raises in between.
+        call = None if operation is None else start_call(operation, base, self.sleep)
 
         async def attempt(budget_s: float | None = None) -> Any:
             nonlocal attempts
             attempts += 1
             # A retry never runs past the policy's budget (max_elapsed_time_ms).
             limit = deadline if budget_s is None or budget_s > deadline else budget_s
-            return await self._attempt(
+            sent = self._attempt(
                 method,
                 url,
                 path,
@@ -338,22 +346,37 @@ class Transport:
                 limit,
                 pause_cap_s,
                 attempts,
+                call,
                 rate_limited=rate_limited,
                 raw=raw,
             )
+            return await (sent if call is None else call.attempt(sent))
 
-        if policy is None:
-            return await attempt()  # type: ignore[no-any-return]
-        started = policy.clock()
         try:
-            return await attempt()  # type: ignore[no-any-return]
-        except ClerkSessionsError as failure:
-            # Only a failure goes into the retry machinery.
-            if not policy.wants_retry(failure, replay_safe):
-                raise
-            return await policy.retry(
-                failure, attempt, started=started, replay_safe=replay_safe, sleep=self.sleep
-            )
+            if policy is None:
+                result = await attempt()
+            else:
+                started = policy.clock()
+                try:
+                    result = await attempt()
+                except ClerkSessionsError as failure:
+                    # Only a failure goes into the retry machinery.
+                    if not policy.wants_retry(failure, replay_safe):
+                        raise
+                    result = await policy.retry(
+                        failure,
+                        attempt,
+                        started=started,
+                        replay_safe=replay_safe,
+                        sleep=self.sleep if call is None else call.retry_sleep,
+                    )
+        except BaseException as exc:
+            if call is not None:
+                call.end(exc)
+            raise
+        if call is not None:
+            call.end(None)
+        return result  # type: ignore[no-any-return]
 
     async def _exchange(
         self,
@@ -409,14 +432,19 @@ class Transport:
         deadline_s: float,
         pause_cap_s: float,
         attempt: int,
+        call: Call | None,
         *,
         rate_limited: bool,
         raw: bool,
     ) -> Any:
         rate_limit = self.rate_limit if rate_limited else None
-        started_at = None if rate_limit is None else await rate_limit.acquire(self.sleep)
         shared = self.shared_limit if rate_limited else None
-        token = None if shared is None else await shared.acquire(self.sleep)
+        # A limiter waits with the call's sleep, which counts the wait.
+        sleep = self.sleep if call is None else call.limiter_sleep
+        started_at = None if rate_limit is None else await rate_limit.acquire(sleep)
+        token = None if shared is None else await shared.acquire(sleep)
+        if call is not None and (rate_limit is not None or shared is not None):
+            call.acquired()
         # Nothing is measured or formatted for logs nobody reads.
         debug_logger = self.debug_logger
         log = logger.isEnabledFor(logging.DEBUG) or (
@@ -499,6 +527,8 @@ class Transport:
             elif shared is not None:
                 await shared.finished(token)
         status = response.status_code
+        if call is not None:
+            call.answered(status, response.headers.get(TRACE_ID_HEADER) if call.recording else None)
         if 200 <= status < 300:
             trace_id = response.headers.get(TRACE_ID_HEADER)
             if log:
