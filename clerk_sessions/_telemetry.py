@@ -4,8 +4,9 @@ API.md ("Observability") is the contract; docs/how-to/opentelemetry.md shows wha
 exporter gets. The core calls in through four doors, each cheap when nothing records:
 
 - `instruments()`: None while OpenTelemetry is not in the process;
-- `start_call`, once per request: one operation call that sends one logical request
-  (the transport reports its attempts, limiter waits and retries to the `Call` it gets);
+- `start_call`, on every request: one operation call that sends one logical request
+  (the transport reports its answers, failed attempts, limiter waits and retries to
+  the `Call` it gets);
 - `Instruments.bulk`: a bulk operation, whose span is the parent of its requests' spans;
 - `job_item`: one item of a durable job worked.
 
@@ -35,7 +36,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from clerk_sessions._errors import APIConnectionError, APITimeoutError, ClerkErrors
@@ -64,7 +65,6 @@ __all__ = [
     "start_call",
 ]
 
-T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]
 Attributes = Mapping[str, "str | int | float"]
 
@@ -205,11 +205,6 @@ class Instruments:
             outcome: {"clerk.job.outcome": outcome} for outcome in JOB_OUTCOMES
         }
 
-    def call(self, operation: Operation, base_url: str, sleep: Sleep) -> Call:
-        """Start recording one call of ``operation`` against ``base_url``; ``sleep`` is
-        the transport's (`Call` waits with it)."""
-        return Call(self, operation, base_url, sleep)
-
     def bulk(self, operation: Operation, base_url: str) -> Bulk:
         """Start recording one bulk call: its span is current until `Bulk.end`."""
         return Bulk(self, operation, base_url)
@@ -225,11 +220,12 @@ class Instruments:
 
 
 class _Span:
-    """What a call and a bulk call share: the span, current while it records."""
+    """What a call and a bulk call share: the span, current while it records, and the
+    duration of the call."""
 
     __slots__ = ("_instruments", "_operation", "_span", "_started", "_token", "recording")
 
-    def __init__(self, instruments: Instruments, operation: Operation, base_url: str) -> None:
+    def _start(self, instruments: Instruments, operation: Operation, base_url: str) -> None:
         self._instruments = instruments
         self._operation = operation
         span = instruments.tracer.start_span(
@@ -248,7 +244,7 @@ class _Span:
             self._token = instruments.attach(instruments.set_span_in_context(span))
         self._started = time.perf_counter()
 
-    def _finish(self, exc: BaseException | None, attributes: dict[str, Any]) -> None:
+    def _finish(self, exc: BaseException | None, attributes: dict[str, Any] | None) -> None:
         instruments = self._instruments
         operation = self._operation
         elapsed = time.perf_counter() - self._started
@@ -256,7 +252,7 @@ class _Span:
             instruments.duration.record(elapsed, operation.ok)
         else:
             instruments.duration.record(elapsed, operation.error_attributes(type(exc).__name__))
-        if not self.recording:
+        if attributes is None:  # the span does not record
             return
         span = self._span
         if exc is not None:
@@ -271,29 +267,21 @@ class _Span:
 class Call(_Span):
     """One operation call that sends one logical request, as the transport runs it.
 
-    The transport runs each attempt through it (`attempt`, told of the answer by
-    `answered`), waits through it (`limiter_sleep` for the rate limiter, then
-    `acquired`; `retry_sleep` between attempts) and ends it (`end`).
+    The transport tells it of each answer (`answered`) and of each attempt that raised
+    (`attempt_failed`), waits through it (`limiter_sleep` for the rate limiter, then
+    `acquired`; `retry_sleep` between attempts) and ends it (`end`). Every request sent
+    is counted once: with its status when an answer came (even one that then failed to
+    decode), else with the error's type.
     """
 
-    __slots__ = (
-        "_sleep",
-        "acquire_wait_s",
-        "answer",
-        "attempts",
-        "failure",
-        "status",
-        "trace_id",
-        "wait_s",
-    )
+    __slots__ = ("_sleep", "acquire_wait_s", "answer", "failure", "status", "trace_id", "wait_s")
 
     def __init__(
         self, instruments: Instruments, operation: Operation, base_url: str, sleep: Sleep
     ) -> None:
-        super().__init__(instruments, operation, base_url)
+        self._start(instruments, operation, base_url)
         self._sleep = sleep
-        self.attempts = 0
-        #: The status code of the current attempt's answer (None: no answer yet).
+        #: The current attempt's answer, until the attempt failed (None: no answer).
         self.answer: int | None = None
         #: The last answer's status code and Clerk trace id.
         self.status: int | None = None
@@ -302,41 +290,24 @@ class Call(_Span):
         self.wait_s = 0.0
         self.acquire_wait_s = 0.0
 
-    async def attempt(self, sent: Awaitable[T]) -> T:
-        """Await one attempt, ``sent``, and count it."""
-        self.answer = None
-        self.attempts += 1
-        try:
-            result = await sent
-        except BaseException as exc:
-            self.attempt_failed(exc)
-            raise
-        self.attempt_ok()
-        return result
-
     def answered(self, status: int, trace_id: str | None) -> None:
         """The current attempt got an answer (``trace_id``: its header, read only while
         the span records)."""
         self.answer = self.status = status
         self.trace_id = trace_id
-
-    def attempt_ok(self) -> None:
-        """The current attempt succeeded."""
-        assert self.answer is not None
-        self._instruments.requests.add(1, self._operation.status_attributes(self.answer))
+        self._instruments.requests.add(1, self._operation.status_attributes(status))
 
     def attempt_failed(self, exc: BaseException) -> None:
         """The current attempt raised ``exc`` (after an answer, or with none)."""
         self.failure = exc
-        operation = self._operation
         if self.answer is None:
-            attributes = operation.error_attributes(type(exc).__name__)
-        else:
-            attributes = operation.status_attributes(self.answer)
-            if self.recording and self.trace_id is None and isinstance(exc, ClerkErrors):
-                # Clerk names the request in its error body too.
-                self.trace_id = exc.clerk_trace_id
-        self._instruments.requests.add(1, attributes)
+            attributes = self._operation.error_attributes(type(exc).__name__)
+            self._instruments.requests.add(1, attributes)
+            return
+        self.answer = None  # for the next attempt
+        if self.recording and self.trace_id is None and isinstance(exc, ClerkErrors):
+            # Clerk names the request in its error body too.
+            self.trace_id = exc.clerk_trace_id
 
     async def limiter_sleep(self, seconds: float) -> None:
         """The rate limiter's sleep: counted as this request's wait."""
@@ -353,28 +324,37 @@ class Call(_Span):
     async def retry_sleep(self, seconds: float) -> None:
         """The retry policy's sleep before the next attempt: one retry."""
         instruments = self._instruments
-        cause = retry_cause(self.failure)
+        failure = self.failure
+        cause = retry_cause(failure)
         instruments.retries.add(1, instruments.cause_attributes(cause))
         if self.recording:
             event: dict[str, Any] = {
                 "clerk.retry.wait_ms": _ms(seconds),
                 "clerk.retry.cause": cause,
             }
-            if self.answer is not None:
-                event["http.response.status_code"] = self.answer
+            status = getattr(failure, "status_code", None)
+            if isinstance(status, int):
+                event["http.response.status_code"] = status
             self._span.add_event("retry", event)
         await self._sleep(seconds)
 
-    def end(self, exc: BaseException | None) -> None:
-        """The call returned (``exc`` None) or raised ``exc``."""
-        attributes: dict[str, Any] = {}
-        if self.recording:
-            attributes["clerk.attempts"] = self.attempts
-            attributes["clerk.rate_limit.wait_ms"] = _ms(self.wait_s)
-            if self.status is not None:
-                attributes["http.response.status_code"] = self.status
-            if self.trace_id:
-                attributes["clerk.trace_id"] = self.trace_id
+    def end(self, exc: BaseException | None, attempts: int) -> None:
+        """The call returned (``exc`` None) or raised ``exc``, after ``attempts``."""
+        if not self.recording:
+            if exc is None:  # the common case, inlined
+                elapsed = time.perf_counter() - self._started
+                self._instruments.duration.record(elapsed, self._operation.ok)
+            else:
+                self._finish(exc, None)
+            return
+        attributes: dict[str, Any] = {
+            "clerk.attempts": attempts,
+            "clerk.rate_limit.wait_ms": _ms(self.wait_s),
+        }
+        if self.status is not None:
+            attributes["http.response.status_code"] = self.status
+        if self.trace_id:
+            attributes["clerk.trace_id"] = self.trace_id
         self._finish(exc, attributes)
 
 
@@ -384,11 +364,17 @@ class Bulk(_Span):
 
     __slots__ = ()
 
+    def __init__(self, instruments: Instruments, operation: Operation, base_url: str) -> None:
+        self._start(instruments, operation, base_url)
+
     def end(self, exc: BaseException | None, result: BulkRevokeResult | None) -> None:
         """The call returned ``result``, or raised ``exc`` (with the partial result it
         carries, if any)."""
+        if not self.recording:
+            self._finish(exc, None)
+            return
         attributes: dict[str, Any] = {}
-        if self.recording and result is not None:
+        if result is not None:
             attributes["clerk.bulk.revoked"] = len(result.revoked)
             attributes["clerk.bulk.failed"] = len(result.failed)
         self._finish(exc, attributes)
@@ -414,9 +400,16 @@ def _make() -> Instruments:
 
 
 def start_call(operation: Operation, base_url: str, sleep: Sleep) -> Call | None:
-    """`Instruments.call`, or None while OpenTelemetry is not loaded."""
-    telemetry = instruments()
-    return None if telemetry is None else telemetry.call(operation, base_url, sleep)
+    """Start recording one call of ``operation`` against ``base_url`` (``sleep``: the
+    transport's, which the `Call` waits with); None while OpenTelemetry is not loaded.
+
+    On every request: `instruments` inlined."""
+    telemetry = _instruments
+    if telemetry is None:
+        if _API_MODULES[0] not in _modules and _API_MODULES[1] not in _modules:
+            return None
+        telemetry = _make()
+    return Call(telemetry, operation, base_url, sleep)
 
 
 def job_item(outcome: str) -> None:

@@ -335,22 +335,26 @@ class Transport:
             attempts += 1
             # A retry never runs past the policy's budget (max_elapsed_time_ms).
             limit = deadline if budget_s is None or budget_s > deadline else budget_s
-            sent = self._attempt(
-                method,
-                url,
-                path,
-                decode,
-                headers,
-                json_body,
-                timeout,
-                limit,
-                pause_cap_s,
-                attempts,
-                call,
-                rate_limited=rate_limited,
-                raw=raw,
-            )
-            return await (sent if call is None else call.attempt(sent))
+            try:
+                return await self._attempt(
+                    method,
+                    url,
+                    path,
+                    decode,
+                    headers,
+                    json_body,
+                    timeout,
+                    limit,
+                    pause_cap_s,
+                    attempts,
+                    call,
+                    rate_limited=rate_limited,
+                    raw=raw,
+                )
+            except BaseException as exc:
+                if call is not None:
+                    call.attempt_failed(exc)
+                raise
 
         try:
             if policy is None:
@@ -372,10 +376,10 @@ class Transport:
                     )
         except BaseException as exc:
             if call is not None:
-                call.end(exc)
+                call.end(exc, attempts)
             raise
         if call is not None:
-            call.end(None)
+            call.end(None, attempts)
         return result  # type: ignore[no-any-return]
 
     async def _exchange(
