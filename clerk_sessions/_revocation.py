@@ -71,6 +71,7 @@ __all__ = [
     "revoke_all",
     "revoke_many",
     "revoke_one",
+    "revoke_telling",
 ]
 
 
@@ -314,8 +315,23 @@ async def revoke_one(
     is raised as it came (the durable jobs share this with `revoke_many`). ``options``
     are the per-call options (``retries``, ``server_url``, ...) of both requests.
     """
+    session, _ = await revoke_telling(sessions, session_id, done_statuses=done_statuses, **options)
+    return session
+
+
+async def revoke_telling(
+    sessions: Sessions,
+    session_id: str,
+    *,
+    done_statuses: Collection[SessionStatus] = (SessionStatus.REVOKED,),
+    **options: Any,
+) -> tuple[Session, bool]:
+    """`revoke_one`, also telling whether the session was active until this call: False
+    when the API refused the revoke, or answered with a session that is not revoked (it
+    had ended). An API that answers a revoke of a revoked session with that session, as
+    Clerk's does, makes the two look alike: that counts as True."""
     try:
-        return await sessions.revoke(session_id, **options)
+        session = await sessions.revoke(session_id, **options)
     except ClerkErrors as exc:
         if exc.status_code not in _REFUSAL_STATUSES:
             raise
@@ -325,7 +341,8 @@ async def revoke_one(
             raise exc from None
         if current.status not in done_statuses:
             raise
-        return current
+        return current, False
+    return session, session.status == SessionStatus.REVOKED
 
 
 async def revoke_many(
