@@ -38,6 +38,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
@@ -68,6 +69,7 @@ __all__ = [
     "Sessions",
     "check_concurrency",
     "check_progress",
+    "failure_listener",
     "revoke_all",
     "revoke_many",
     "revoke_one",
@@ -115,6 +117,14 @@ class Sessions(Protocol):
 
 ProgressCallback = Callable[[int, "int | None"], object]
 """``on_progress(done, total)``: ``total`` is None when the number of ids is not known."""
+
+#: Called with each id that failed and its exception, as it fails, by the bulk calls
+#: started where it is set: the command line's progress counts failures with it, which
+#: ``on_progress(done, total)`` cannot say. A context variable, so the public methods keep
+#: their signatures (and their spans); worker tasks see the value of the task that called.
+failure_listener: ContextVar[Callable[[str, Exception], object] | None] = ContextVar(
+    "clerk_sessions_failure_listener", default=None
+)
 
 #: The attribute under which an exception leaving a bulk call carries what was done.
 RESULT_ATTRIBUTE = "bulk_result"
@@ -261,6 +271,7 @@ class _Run:
         self.revoked: dict[str, Session] = {}
         self.failed: dict[str, Exception] = {}
         self.error: Exception | None = None
+        self.on_failure = failure_listener.get()
 
     def result(self) -> BulkRevokeResult:
         return models.BulkRevokeResult(revoked=self.revoked, failed=self.failed)
@@ -288,6 +299,8 @@ class _Run:
             # Whatever one id raised (an API error, a bad id, a parser's or a library's
             # exception) is that id's outcome; the others still get their turn.
             self.failed[session_id] = _compact(exc)
+            if self.on_failure is not None:
+                self.on_failure(session_id, exc)
         else:
             self.revoked[session_id] = session
         self.progress()
