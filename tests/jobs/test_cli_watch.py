@@ -189,3 +189,30 @@ def test_job_work_on_a_terminal_shows_the_rate_the_time_left_and_the_failures(
     assert re.search(r"[\d.,]+/s", err)
     assert "eta" in err
     assert "1 failed" in err
+
+
+def test_watching_on_a_terminal_shows_a_bar_then_the_status(
+    env: Served, store: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(env, store, env.fake.add_session()["id"], "sess_unknown")
+    assert job(capsys, "work", "j", "--store", store)[0] == 1
+    monkeypatch.setenv("FORCE_COLOR", "1")
+
+    code, _, err = job(capsys, "status", "j", "--store", store, "--watch")
+
+    assert code == 1
+    assert "2/2" in err and "1 failed" in err
+    assert "job j: 2 sessions: 1 revoked, 1 failed, 0 pending" in err
+
+
+def test_job_work_on_a_terminal_with_a_refused_key_says_so_and_exits_3(
+    env: Served, store: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(env, store, env.fake.add_session()["id"])
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("CLERK_SECRET_KEY", "sk_test_not_the_fakes")
+
+    code, _, err = job(capsys, "work", "j", "--store", store)
+
+    assert code == 3
+    assert "check CLERK_SECRET_KEY" in err
