@@ -216,3 +216,33 @@ def test_job_work_on_a_terminal_with_a_refused_key_says_so_and_exits_3(
 
     assert code == 3
     assert "check CLERK_SECRET_KEY" in err
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_following_a_job_shows_its_counts_on_the_bar(
+    env: Served, store: str, capsys: pytest.CaptureFixture[str], backend: str
+) -> None:
+    import io
+
+    import anyio
+    from rich.console import Console
+
+    from clerk_sessions.cli._progress import Bar, progress_bar
+    from clerk_sessions.cli._watch import follow
+    from clerk_sessions.jobs import RevocationJob
+
+    create(env, store, env.fake.add_session()["id"], "sess_unknown")
+    assert job(capsys, "work", "j", "--store", store)[0] == 1
+    stream = io.StringIO()
+
+    async def main() -> Bar:
+        async with await RevocationJob.open(store, "j") as opened:
+            with progress_bar(Console(file=stream, force_terminal=True, width=200), "j") as bar:
+                with anyio.move_on_after(0.5):
+                    await follow(opened, bar, interval_s=0.05)
+        return bar
+
+    bar = anyio.run(main, backend=backend)
+
+    assert bar.failed == 1
+    assert "2/2" in stream.getvalue()
