@@ -6,8 +6,12 @@ the benchmarks. Virtualenvs are made with uv for speed.
 The test suite runs on the newest versions that resolve (``tests``, on each Python), on
 the lowest versions the package's metadata allows (``tests_lowest``: lowest-direct
 resolution of the package and its extras), and its core and sync tests once more on the
-legacy httpx engine (inside the 3.12 ``tests`` session). Development tools come from the
-``[dependency-groups]`` of pyproject.toml, never from the package's extras.
+legacy httpx engine (inside the 3.12 ``tests`` session). The suite itself checks that the
+generated code is fresh (tests/sync/test_generated.py, tests/core/
+test_decoders_written_ahead.py) and builds the documentation with ``--strict``
+(tests/docs/test_site.py), in every session: no session of its own repeats those.
+Development tools come from the ``[dependency-groups]`` of pyproject.toml, never from the
+package's extras.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "codegen", "typecheck", "tests", "tests_lowest", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_lowest"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHONS = ["3.11", "3.12", "3.13"]
@@ -133,7 +137,7 @@ def tests(session: nox.Session) -> None:
     _ensure_redis_server(session)
     env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
     if session.python != COVERAGE_PYTHON:
-        session.run("pytest", *XDIST, *session.posargs, env=env)
+        session.run("pytest", *XDIST, *NOT_ONCE, *session.posargs, env=env)
         if session.python == NO_FAST_PATHS_PYTHON and not session.posargs:
             # The fast paths off (the switch in docs/explanation/architecture.md): the
             # same behaviour on stock cattrs, json and anyio, for the tests of the core
@@ -157,11 +161,17 @@ def tests(session: nox.Session) -> None:
 
 # The tests of the core and of the sync facade: where the fast paths and the engine run.
 CORE_AND_SYNC = ("tests/core", "tests/sync")
-# Tests that need Clerk's official SDK, which cannot be installed beside the lowest
-# versions our metadata allows (it needs httpx>=0.28.1, our httpx extra allows 0.27):
-# the conformance of the fake to it, and the benchmarks, which compare against it. They
-# run in every `tests` session.
-NEEDS_OFFICIAL_SDK = ("tests/fake/test_official_sdk.py", "tests/bench")
+# The conformance of the fake to Clerk's official SDK, which cannot be installed beside
+# the lowest versions our metadata allows (it needs httpx>=0.28.1, our httpx extra allows
+# 0.27). It runs in every `tests` session.
+NEEDS_OFFICIAL_SDK = ("tests/fake/test_official_sdk.py",)
+# Tests marked `once` check the repository's own tools, not the SDK: the benchmarks'
+# harness in smoke mode (the benchmarks run on one Python, `nox -s bench`; it compares
+# with the official SDK too) and the documentation site's build. No interpreter or
+# dependency version changes what they check, and together they cost a minute of CPU per
+# run (about 65 s of it the benchmarks), so they run once: in the COVERAGE_PYTHON
+# session, where the benchmarks run. Every other session deselects them, and says so.
+NOT_ONCE = ("-m", "not once")
 
 
 @nox.session(python=LOWEST_PYTHON)
@@ -196,7 +206,7 @@ def tests_lowest(session: nox.Session) -> None:
     _ensure_redis_server(session)
     env = {**_bytecode_cache(session), "PYTEST_XDIST_AUTO_NUM_WORKERS": _xdist_workers()}
     ignored = [f"--ignore={path}" for path in NEEDS_OFFICIAL_SDK]
-    session.run("pytest", *XDIST, *ignored, *session.posargs, env=env)
+    session.run("pytest", *XDIST, *ignored, *NOT_ONCE, *session.posargs, env=env)
 
 
 @nox.session(python="3.11")
@@ -216,26 +226,8 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
-def codegen(session: nox.Session) -> None:
-    """The generated code is fresh: the sync facade and the session decoders."""
-    _install(session, "lint")  # ruff formats what the generators write
-    session.run("python", "scripts/gen_sync.py", "--check")
-    session.run("python", "scripts/gen_decoders.py", "--check")
-
-
-@nox.session(python="3.11")
-def docs(session: nox.Session) -> None:
-    """The documentation site builds with --strict."""
-    _install(session, "docs")
-    session.run(
-        "mkdocs", "build", "--strict", "--site-dir", ".nox/site", env={"NO_MKDOCS_2_WARNING": "1"}
-    )
-
-
-@nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """The benchmarks against raw httpx2, raw httpx and the official SDK (not part of `nox`)."""
     _install(session, "test", "official")
     _ensure_redis_server(session)
-    session.install("uvloop")
     session.run("python", "-m", "benchmarks", *session.posargs)

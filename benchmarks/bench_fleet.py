@@ -83,11 +83,12 @@ async def _worker(config: dict[str, Any]) -> dict[str, Any]:
 
     from clerk_sessions import AsyncClerk
     from clerk_sessions.errors import ClerkErrors
-    from clerk_sessions.redis import RedisRateLimit, _Binding
+    from clerk_sessions.redis import RedisRateLimit
+    from clerk_sessions.redis._binding import Binding
 
     # The limiter's own cost: the time in acquire (less the sleeps it asks for, which
     # are the quota working, not overhead) plus the time in finished.
-    acquire, finished = _Binding.acquire, _Binding.finished
+    acquire, finished = Binding.acquire, Binding.finished
 
     async def timed_acquire(self: Any, sleep: Any) -> object:
         slept = 0.0
@@ -108,8 +109,8 @@ async def _worker(config: dict[str, Any]) -> dict[str, Any]:
         await finished(self, token)
         costs[-1] += time.perf_counter() - t0  # one sample per request, close enough
 
-    _Binding.acquire = timed_acquire  # type: ignore[method-assign]
-    _Binding.finished = timed_finished  # type: ignore[method-assign]
+    Binding.acquire = timed_acquire  # type: ignore[method-assign]
+    Binding.finished = timed_finished  # type: ignore[method-assign]
     quota = RedisRateLimit(config["redis_url"], config["requests"], config["per_seconds"])
     async with AsyncClerk(
         config["secret_key"], server_url=config["server_url"], rate_limit=quota

@@ -104,7 +104,7 @@ async def _work(base_url: str, store: str, name: str) -> None:
 
 async def _create(store: str, name: str, n: int) -> None:
     from clerk_sessions.jobs import RevocationJob
-    from clerk_sessions.jobs._store import open_store
+    from clerk_sessions.jobs._store_url import open_store
 
     # The store's module imported (coredis for Redis) before the baseline is read: what
     # is measured is what the ids cost.

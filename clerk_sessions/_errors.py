@@ -304,7 +304,8 @@ class AsyncContextError(ClerkSessionsError, RuntimeError):
 
 
 class ClientClosedError(ClerkSessionsError, RuntimeError):
-    """The `Clerk` was used after ``close()`` (or after its ``with`` block ended)."""
+    """The client was used after ``close()``/``aclose()`` (or after its ``with`` block
+    ended), or after the HTTP client passed as ``http_client`` was closed."""
 
 
 _STATUS_CLASSES: dict[int, type[ClerkErrors]] = {

@@ -41,6 +41,7 @@ from clerk_sessions._errors import (
     APITimeoutError,
     ClerkErrors,
     ClerkSessionsError,
+    ClientClosedError,
     SDKError,
     describe_cause,
     error_from_response,
@@ -390,6 +391,11 @@ class Transport:
         json_body: Any,
         op_timeout: Any,
     ) -> tuple[Any, bytes]:
+        if self.client.is_closed:
+            raise ClientClosedError(
+                "the HTTP client has been closed: this client (or the http_client it was "
+                "given) was closed; create a new one"
+            )
         direct = self._direct
         if direct is not None:
             merged: Any = self._client_headers

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import click
 
-from clerk_sessions.cli._app import State, cli, output_options, parse_rate_limit
 from clerk_sessions.cli._exits import (
     EXIT_CONFIGURATION,
     EXIT_FAILURE,
@@ -23,6 +22,7 @@ from clerk_sessions.cli._exits import (
     EXIT_USAGE,
     CommandError,
 )
+from clerk_sessions.cli._root import State, cli, make_client, output_options, parse_rate_limit
 
 if TYPE_CHECKING:
     from clerk_sessions import AsyncClerk, RateLimit
@@ -206,13 +206,10 @@ def _client(
     state: State, quota: tuple[int, float] | None, redis_quota: str | None, share: int | None
 ) -> AsyncClerk:
     """The client a worker revokes with, on the quota the options ask for."""
-    from clerk_sessions import AsyncClerk, RateLimit
-    from clerk_sessions.errors import ConfigurationError
+    from clerk_sessions import RateLimit
 
-    if not state.secret_key:
-        raise CommandError(
-            "no Clerk secret key: set CLERK_SECRET_KEY (or pass --secret-key)", EXIT_CONFIGURATION
-        )
+    if not state.secret_key:  # said first, as for every command
+        return make_client(state, config_exit=EXIT_CONFIGURATION)
     if share is not None and redis_quota is None:
         raise CommandError("--share takes a part of a --redis-quota: pass both", EXIT_USAGE)
     numbers = quota or default_quota(state.secret_key)
@@ -221,10 +218,7 @@ def _client(
         limiter = _redis_quota(redis_quota, numbers, share)
     elif quota is not None:
         limiter = RateLimit(*numbers)
-    try:
-        return AsyncClerk(state.secret_key, server_url=state.api_url, rate_limit=limiter)
-    except ConfigurationError as exc:
-        raise CommandError(str(exc), EXIT_CONFIGURATION) from None
+    return make_client(state, config_exit=EXIT_CONFIGURATION, rate_limit=limiter)
 
 
 def _redis_quota(url: str, numbers: tuple[int, float], share: int | None) -> RedisRateLimit:

@@ -12,7 +12,7 @@ import threading
 from django.core.signals import setting_changed
 
 from clerk_sessions import AsyncClerk, Clerk
-from clerk_sessions._per_loop import PerLoop
+from clerk_sessions._eventloop import PerLoop
 from clerk_sessions.django.conf import SETTING_NAMES, clerk_settings
 from clerk_sessions.errors import AsyncContextError
 

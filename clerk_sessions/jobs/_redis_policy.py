@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from clerk_sessions._errors import ConfigurationError
-from clerk_sessions._redis_checks import SAFE_POLICY
+from clerk_sessions._redis import SAFE_POLICY
 from clerk_sessions._urls import redact_url
+from clerk_sessions.errors import ConfigurationError
 from clerk_sessions.jobs._store import JobStoreError
 
 __all__ = ["judge_policy", "without_allow_eviction"]

@@ -17,10 +17,12 @@ Redis's own queue does the work (https://redis.io/docs/latest/develop/data-types
 - ``complete`` writes the outcomes (one hash per kind, item -> outcome JSON), the
   counters and the ``XACK`` in one script: all of it or none of it.
 
-Every key of a job carries the job's name as a hash tag, so a job lives in one slot.
-Each method connects for its own duration (a coredis pool must be entered and left by
-one task, and the store's methods are called from any task), retries while the server is
-unreachable for up to ``outage_s``, then raises `JobStoreError`.
+Every key of a job carries the job's name as a hash tag, so a job lives in one slot; the
+keys, the packing of a chunk's ids and the scripts are `_redis_scripts`. The store keeps
+one connection pool per event loop (`clerk_sessions._redis.loop_clients`: a coredis pool
+must be entered and left by one task, and the store's methods are called from any task).
+Each method retries while the server is unreachable for up to ``outage_s``, then raises
+`JobStoreError`.
 
 A server that may evict keys is refused at ``create`` and ``open`` (`_check_policy`),
 and every read checks that the job's keys agree with its counters: a chunk stream or an
@@ -30,7 +32,6 @@ outcome hash that vanished (evicted, or a server restored from an incomplete cop
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import (
     AsyncIterable,
@@ -41,13 +42,12 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import suppress
-from typing import Any, Literal, TypeAlias, TypeVar, cast
+from typing import Literal, TypeAlias, TypeVar, cast
 
 import anyio
 
-from clerk_sessions._errors import ConfigurationError
-from clerk_sessions._eventloop import current_library
 from clerk_sessions._urls import redact_url
+from clerk_sessions.errors import ConfigurationError
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
@@ -61,13 +61,29 @@ from clerk_sessions.models import ItemOutcome, JobStatus
 
 try:
     import coredis
-    from coredis.commands.script import Script
     from coredis.exceptions import RedisError
     from coredis.retry import NoRetryPolicy
 
-    from clerk_sessions._redis_checks import eviction_policy
-    from clerk_sessions._redis_errors import describe, is_transient
+    from clerk_sessions._redis import describe, eviction_policy, is_transient, loop_clients
     from clerk_sessions.jobs._redis_policy import judge_policy, without_allow_eviction
+    from clerk_sessions.jobs._redis_scripts import (
+        BEGIN,
+        CLAIM,
+        COMPLETE,
+        GROUP,
+        HEARTBEAT,
+        PREFIX,
+        PUBLISH,
+        RELEASE,
+        REQUEUE,
+        STAGE,
+        STATUS,
+        Keys,
+        decode,
+        encode,
+        evaluate,
+        unpack,
+    )
 except ImportError as exc:  # pragma: no cover - the extra is installed wherever tests run
     raise ConfigurationError(
         'the Redis job store needs the redis extra: pip install "clerk-sessions[redis]"'
@@ -94,317 +110,16 @@ _STAGING_REFRESH_S = 10.0
 _RELEASED_IDLE_MS = 100_000_000_000
 # Outcomes are read back this many at a time.
 _SCAN_COUNT = 500
-_GROUP = "workers"
-_PREFIX = "clerk-sessions:job:"
 # What the store runs, for a user whose ACL refuses one of them.
 _NEEDS = "streams, hashes, sets and Lua scripts (EVALSHA and SCRIPT LOAD)"
-
-
-class _Keys:
-    """The Redis keys of one job (and of its staging copies while it is created)."""
-
-    def __init__(self, name: str) -> None:
-        # The name in braces is the hash tag: every key of the job maps to one slot, as
-        # the scripts (and RENAME) need on a cluster.
-        self._base = f"{_PREFIX}{{{name}}}:"
-        self.meta = self._base + "meta"  # hash: kind, total, revoked, failed, chunk_size
-        self.chunks = self._base + "chunks"  # stream, one entry per pending chunk
-        self.revoked = self._base + "revoked"  # hash: item -> outcome JSON
-        self.failed = self._base + "failed"  # hash: item -> outcome JSON
-        self.leases = self._base + "leases"  # hash: consumer -> its lease in ms
-        self.completed = self._base + "completed"  # hash: entry id -> fence recorded
-
-    def staging(self, token: str) -> tuple[str, str, str]:
-        """The staging meta, chunks and id set of one create attempt."""
-        base = f"{self._base}staging:{token}:"
-        return base + "meta", base + "chunks", base + "ids"
-
-
-# Lua. Chunks hold their ids length-prefixed ("5:abcde3:xyz"), which is binary safe and
-# cheap to build and split on both sides.
-
-_PACK = """
-local function pack(parts, id) parts[#parts + 1] = #id .. ':' .. id end
-"""
-
-# The fence: the entry is pending (claimed, not completed) with the claim's delivery
-# count. Sets `owner` to the consumer holding it.
-_FENCE = """
-local owner = nil
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local p = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[2], ARGV[2], 1)
-  if #p == 1 and p[1][4] == tonumber(ARGV[3]) then owner = p[1][2] end
-end
-"""
-
-# KEYS: meta (final), staging meta, staging chunks. ARGV: kind, ttl ms, group.
-_BEGIN = Script[bytes](
-    script="""
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[2], 'kind', ARGV[1], 'total', 0, 'revoked', 0, 'failed', 0,
-           'chunk_size', 0)
-redis.call('XGROUP', 'CREATE', KEYS[3], ARGV[3], '0', 'MKSTREAM')
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-return 1
-"""
-)
-
-# KEYS: staging meta, chunks, ids. ARGV: ttl ms, then the ids of one chunk.
-_STAGE = Script[bytes](
-    script=_PACK
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local parts = {}
-for i = 2, #ARGV do
-  if redis.call('SADD', KEYS[3], ARGV[i]) == 1 then pack(parts, ARGV[i]) end
-end
-if #parts > 0 then
-  redis.call('XADD', KEYS[2], '*', 'items', table.concat(parts))
-  redis.call('HINCRBY', KEYS[1], 'total', #parts)
-  if #parts > tonumber(redis.call('HGET', KEYS[1], 'chunk_size')) then
-    redis.call('HSET', KEYS[1], 'chunk_size', #parts)
-  end
-end
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-return #parts
-"""
-)
-
-# KEYS: staging meta, chunks, ids; then meta, chunks, revoked, failed, leases, completed.
-_PUBLISH = Script[bytes](
-    script="""
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3])
-  return 0
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('UNLINK', KEYS[6], KEYS[7], KEYS[8], KEYS[9])
-redis.call('RENAME', KEYS[2], KEYS[5])
-redis.call('PERSIST', KEYS[5])
-redis.call('RENAME', KEYS[1], KEYS[4])
-redis.call('PERSIST', KEYS[4])
-redis.call('UNLINK', KEYS[3])
-return 1
-"""
-)
-
-# KEYS: meta, chunks, leases, revoked, failed. ARGV: group, consumer, lease ms.
-# Returns 0 for no job, -1 when the job's keys disagree with its counters (a key is gone),
-# {} for nothing claimable, else {entry id, items, fence}.
-_CLAIM = Script[bytes](
-    script="""
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local counts = redis.call('HMGET', KEYS[1], 'revoked', 'failed')
-if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HLEN', KEYS[4]) < tonumber(counts[1])
-   or redis.call('HLEN', KEYS[5]) < tonumber(counts[2]) then
-  return -1
-end
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
--- Take an entry over only once it is idle longer than the lease of every worker that
--- holds entries now, so a short lease never steals from a longer one.
-local idle = tonumber(ARGV[3])
-local holders = redis.call('XPENDING', KEYS[2], ARGV[1])[4]
-if holders then
-  for _, h in ipairs(holders) do
-    local lease = tonumber(redis.call('HGET', KEYS[3], h[1]) or 0)
-    if lease > idle then idle = lease end
-  end
-end
-local entry, cursor = nil, '0-0'
-repeat
-  local found = redis.call('XAUTOCLAIM', KEYS[2], ARGV[1], ARGV[2], idle, cursor, 'COUNT', 1)
-  cursor, entry = found[1], found[2][1]
-until entry or cursor == '0-0'
-if not entry then
-  local new = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1,
-                         'STREAMS', KEYS[2], '>')
-  if not new then return {} end
-  entry = new[1][2][1]
-end
-local p = redis.call('XPENDING', KEYS[2], ARGV[1], entry[1], entry[1], 1)
-return {entry[1], entry[2][2], p[1][4]}
-"""
-)
-
-# KEYS: meta, chunks, leases. ARGV: group, entry id, fence, lease ms.
-_HEARTBEAT = Script[bytes](
-    script=_FENCE
-    + """
-if not owner then return 0 end
-redis.call('XCLAIM', KEYS[2], ARGV[1], owner, 0, ARGV[2], 'JUSTID')
-redis.call('HSET', KEYS[3], owner, ARGV[4])
-return 1
-"""
-)
-
-# KEYS: meta, revoked, failed, chunks. Returns 0 for no job, else {total, revoked,
-# failed, fields of revoked, fields of failed, whether the stream exists}: one snapshot.
-# Read-only, so a full server (noeviction at maxmemory) still answers it, where it
-# refuses a MULTI.
-_STATUS = Script[bytes](
-    script="""
-local m = redis.call('HMGET', KEYS[1], 'total', 'revoked', 'failed')
-if not m[1] then return 0 end
-return {tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), redis.call('HLEN', KEYS[2]),
-        redis.call('HLEN', KEYS[3]), redis.call('EXISTS', KEYS[4])}
-"""
-)
-
-# KEYS: meta, chunks, revoked, failed, completed. ARGV: group, entry id, fence, then
-# (item, 'r' or 'f', outcome JSON) for every item of the chunk.
-_COMPLETE = Script[bytes](
-    script=_FENCE
-    + """
-if not owner then
-  -- The same complete again (its first reply was lost): it was recorded.
-  if redis.call('HGET', KEYS[5], ARGV[2]) == ARGV[3] then return 1 end
-  return 0
-end
-local revoked, failed = 0, 0
-for i = 4, #ARGV, 3 do
-  if ARGV[i + 1] == 'r' then
-    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
-    revoked = revoked + 1
-  else
-    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 2])
-    failed = failed + 1
-  end
-end
-redis.call('HINCRBY', KEYS[1], 'revoked', revoked)
-redis.call('HINCRBY', KEYS[1], 'failed', failed)
-redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
-return 1
-"""
-)
-
-# KEYS: meta, chunks. ARGV: group, entry id, fence, released idle ms.
-_RELEASE = Script[bytes](
-    script=_FENCE
-    + """
-if not owner then return 0 end
--- Idle for ages (claimable by anyone at once), and the count moved on (the released
--- claim is void, and the next claim's fence is larger still).
-redis.call('XCLAIM', KEYS[2], ARGV[1], owner, 0, ARGV[2], 'IDLE', ARGV[4],
-           'RETRYCOUNT', tonumber(ARGV[3]) + 1, 'JUSTID')
-return 1
-"""
-)
-
-# KEYS: meta, chunks, failed. ARGV: group, then (item, outcome JSON) pairs read from the
-# failed hash. Returns -1 for no job, -2 when the stream is gone with items pending in it.
-_REQUEUE = Script[bytes](
-    script=_PACK
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  -- Gone once the job was done (nothing was pending in it): make it again, empty.
-  local m = redis.call('HMGET', KEYS[1], 'total', 'revoked', 'failed')
-  if tonumber(m[1]) > tonumber(m[2]) + tonumber(m[3]) then return -2 end
-  redis.call('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
-end
-local parts = {}
-for i = 2, #ARGV, 2 do
-  -- Only if its outcome is still the one the caller judged retryable.
-  if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[3], ARGV[i])
-    pack(parts, ARGV[i])
-  end
-end
-if #parts > 0 then
-  redis.call('XADD', KEYS[2], '*', 'items', table.concat(parts))
-  redis.call('HINCRBY', KEYS[1], 'failed', -#parts)
-end
-return #parts
-"""
-)
-
-
-def _encode(item: str) -> bytes:
-    # surrogatepass: any str the caller gave comes back equal.
-    return item.encode("utf-8", "surrogatepass")
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogatepass")
-
-
-def _unpack(data: bytes) -> tuple[str, ...]:
-    """The ids of a chunk, from the length-prefixed form the scripts build."""
-    items: list[str] = []
-    position = 0
-    while position < len(data):
-        colon = data.index(b":", position)
-        start = colon + 1
-        end = start + int(data[position:colon])
-        items.append(_decode(data[start:end]))
-        position = end
-    return tuple(items)
-
-
-def _current_loop() -> object:
-    """What identifies the running event loop (asyncio's loop, trio's run)."""
-    if current_library() == "trio":
-        import trio
-
-        return trio.lowlevel.current_root_task()
-    return asyncio.get_running_loop()
-
-
-class _Keeper:
-    """Keeps one coredis client open on one event loop, for tasks of any parent.
-
-    A coredis pool is entered and left by one task, which owns its connections' tasks;
-    the store's methods are called from any task, with no context of the store's to
-    enter. So a task of the store's own, not a child of any caller (a system task on
-    trio, a plain task on asyncio), enters the pool and holds it until `RedisStore.aclose`
-    or the loop's end, when the loop cancels it.
-    """
-
-    def __init__(self, client: _Redis) -> None:
-        self.client = client
-        self.ready = anyio.Event()
-        self.stop = anyio.Event()
-        self.finished = anyio.Event()
-
-    def spawn(self) -> None:
-        if current_library() == "trio":
-            import trio
-
-            trio.lowlevel.spawn_system_task(self.hold)
-        else:
-            task = asyncio.get_running_loop().create_task(self.hold())
-            # The loop keeps only a weak reference to its tasks.
-            _holding.add(task)
-            task.add_done_callback(_holding.discard)
-
-    async def hold(self) -> None:
-        try:
-            await self.client.__aenter__()
-            try:
-                self.ready.set()
-                await self.stop.wait()
-            finally:
-                await self.client.__aexit__(None, None, None)
-        except Exception:
-            # The pool itself failed: nobody is waiting to hear it; the next call starts
-            # a new keeper. (Cancellation, at the loop's end, propagates.)
-            pass
-        finally:
-            self.ready.set()
-            self.finished.set()
-
-
-_holding: set[asyncio.Task[None]] = set()
 
 
 class RedisStore:
     """Durable jobs kept in Redis, for workers on many hosts (extra ``redis``).
 
     ``url`` is a ``redis://``, ``rediss://`` or ``unix://`` URL as coredis reads it. The
-    constructor does no I/O; every method connects for its own duration. While the server
+    constructor does no I/O; the first method called on an event loop connects, and the
+    loop's connections stay open until `aclose` or the loop's end. While the server
     is unreachable a method retries for up to ``outage_s`` seconds (a restarted server
     that kept its data lets the workers carry on), then raises `JobStoreError`.
 
@@ -419,7 +134,8 @@ class RedisStore:
         self._shown = redact_url(url)
         self._url, self._allow_eviction = without_allow_eviction(url)
         self._outage_s = outage_s
-        self._keepers: dict[object, _Keeper] = {}
+        # One pool per event loop, held open by a task of its own (see `loop_clients`).
+        self._clients = loop_clients(self._client, name="Redis job store's connection pool")
         try:
             self._client()  # only parses the URL
         except (ValueError, TypeError, RedisError) as exc:
@@ -448,18 +164,15 @@ class RedisStore:
     async def _connection(self) -> _Redis:
         """The client of the running event loop: one pool per loop, kept open by a task
         of its own until `aclose` (or the loop's end)."""
-        loop = _current_loop()
-        keeper = self._keepers.get(loop)
-        if keeper is None or keeper.finished.is_set():
-            keeper = self._keepers[loop] = _Keeper(self._client())
-            keeper.spawn()
-        await keeper.ready.wait()
-        if keeper.finished.is_set():
-            raise JobStoreError(f"Redis job store {self._shown}: could not open a connection pool")
-        return keeper.client
+        try:
+            return await self._clients.get()
+        except Exception:
+            raise JobStoreError(
+                f"Redis job store {self._shown}: could not open a connection pool"
+            ) from None
 
     def _failed(self, action: str, exc: BaseException) -> JobStoreError:
-        problem = describe(exc, _REPLY_TIMEOUT_S, needs=_NEEDS, keys=f"~{_PREFIX}*")
+        problem = describe(exc, _REPLY_TIMEOUT_S, needs=_NEEDS, keys=f"~{PREFIX}*")
         return JobStoreError(f"Redis job store {self._shown}: {action} failed: {problem}")
 
     def _missing(self, name: str) -> LookupError:
@@ -521,7 +234,7 @@ class RedisStore:
         Not retried: on an unreachable server it raises `JobStoreError` at once, having
         created nothing, and can be run again.
         """
-        keys = _Keys(name)
+        keys = Keys(name)
         staging = keys.staging(secrets.token_hex(8))
         try:
             client = await self._connection()
@@ -550,16 +263,16 @@ class RedisStore:
         client: _Redis,
         name: str,
         kind: ItemKind,
-        keys: _Keys,
+        keys: Keys,
         staging: tuple[str, str, str],
         chunks: AsyncIterable[Sequence[str]],
     ) -> int:
         """Write the job under the staging keys, then publish it; returns its total."""
-        if not await _evaluate(
-            _BEGIN,
+        if not await evaluate(
+            BEGIN,
             client,
             [keys.meta, staging[0], staging[1]],
-            [kind.value, _STAGING_TTL_MS, _GROUP],
+            [kind.value, _STAGING_TTL_MS, GROUP],
         ):
             raise ValueError(f"a job named {name!r} exists already in {self._shown}")
         total = 0
@@ -572,8 +285,8 @@ class RedisStore:
                         continue
                     added = cast(
                         int,
-                        await _evaluate(
-                            _STAGE, client, list(staging), [_STAGING_TTL_MS, *map(_encode, chunk)]
+                        await evaluate(
+                            STAGE, client, list(staging), [_STAGING_TTL_MS, *map(encode, chunk)]
                         ),
                     )
                     if added < 0:
@@ -590,8 +303,8 @@ class RedisStore:
             tg.cancel_scope.cancel()
         if failure is not None:
             raise failure
-        published = await _evaluate(
-            _PUBLISH,
+        published = await evaluate(
+            PUBLISH,
             client,
             [
                 *staging,
@@ -631,7 +344,7 @@ class RedisStore:
         """The info of job ``name``; `LookupError` if there is none. Refuses a server that
         may evict keys first (`JobStoreError`)."""
         await self._check_policy()
-        keys = _Keys(name)
+        keys = Keys(name)
 
         async def read(client: _Redis) -> tuple[bytes | None, ...]:
             return await client.hmget(keys.meta, ["kind", "total"])
@@ -644,11 +357,11 @@ class RedisStore:
     async def status(self, name: str) -> JobStatus:
         """Counts of job ``name``'s items by outcome, read in one script with what
         backs them: `JobDataLost` when a key the counts rely on is gone."""
-        keys = _Keys(name)
+        keys = Keys(name)
 
         async def read(client: _Redis) -> object:
-            return await _evaluate(
-                _STATUS, client, [keys.meta, keys.revoked, keys.failed, keys.chunks], []
+            return await evaluate(
+                STATUS, client, [keys.meta, keys.revoked, keys.failed, keys.chunks], []
             )
 
         found = await self._run(f"reading job {name!r}", read)
@@ -672,7 +385,7 @@ class RedisStore:
         Checked against the job's counters before and after: a listing that a loss of
         data made incomplete ends with `JobDataLost`, never quietly short.
         """
-        keys = _Keys(name)
+        keys = Keys(name)
         await self.status(name)
         hashes = {"revoked": keys.revoked, "failed": keys.failed}
         for key in [hashes[kind]] if kind is not None else hashes.values():
@@ -691,7 +404,7 @@ class RedisStore:
 
             cursor, fields = await self._run(action, page)
             for item, data in fields.items():
-                yield _decode(item), data
+                yield decode(item), data
             if cursor == 0:
                 return
 
@@ -699,14 +412,14 @@ class RedisStore:
 
     async def claim(self, name: str, worker: str, lease_s: float) -> Claim | None:
         """Claim one chunk of job ``name`` for ``lease_s`` seconds, or return None."""
-        keys = _Keys(name)
+        keys = Keys(name)
 
         async def claim(client: _Redis) -> object:
-            return await _evaluate(
-                _CLAIM,
+            return await evaluate(
+                CLAIM,
                 client,
                 [keys.meta, keys.chunks, keys.leases, keys.revoked, keys.failed],
-                [_GROUP, worker, _milliseconds(lease_s)],
+                [GROUP, worker, _milliseconds(lease_s)],
             )
 
         found = await self._run(f"claiming a chunk of job {name!r}", claim)
@@ -722,18 +435,18 @@ class RedisStore:
             return None
         entry_id, items, fence = entry
         assert isinstance(entry_id, bytes) and isinstance(items, bytes)
-        return Claim(chunk_id=entry_id.decode(), items=_unpack(items), fence=int(fence))
+        return Claim(chunk_id=entry_id.decode(), items=unpack(items), fence=int(fence))
 
     async def heartbeat(self, name: str, claim: Claim, lease_s: float) -> bool:
         """Extend ``claim``'s lease (its entry's idle time starts again), if it holds."""
-        keys = _Keys(name)
+        keys = Keys(name)
 
         async def beat(client: _Redis) -> object:
-            return await _evaluate(
-                _HEARTBEAT,
+            return await evaluate(
+                HEARTBEAT,
                 client,
                 [keys.meta, keys.chunks, keys.leases],
-                [_GROUP, claim.chunk_id, claim.fence, _milliseconds(lease_s)],
+                [GROUP, claim.chunk_id, claim.fence, _milliseconds(lease_s)],
             )
 
         return await self._run(f"extending a lease of job {name!r}", beat) == 1
@@ -747,15 +460,15 @@ class RedisStore:
                 "complete() needs exactly one outcome per item of the claim: "
                 f"missing {missing[:5]}, not in the chunk {extra[:5]}"
             )
-        keys = _Keys(name)
-        arguments: list[str | bytes | int] = [_GROUP, claim.chunk_id, claim.fence]
+        keys = Keys(name)
+        arguments: list[str | bytes | int] = [GROUP, claim.chunk_id, claim.fence]
         for item in claim.items:
             outcome = outcomes[item]
-            arguments += [_encode(item), "r" if outcome.ok else "f", outcome_to_json(outcome)]
+            arguments += [encode(item), "r" if outcome.ok else "f", outcome_to_json(outcome)]
 
         async def record(client: _Redis) -> object:
-            return await _evaluate(
-                _COMPLETE,
+            return await evaluate(
+                COMPLETE,
                 client,
                 [keys.meta, keys.chunks, keys.revoked, keys.failed, keys.completed],
                 arguments,
@@ -765,14 +478,14 @@ class RedisStore:
 
     async def release(self, name: str, claim: Claim) -> None:
         """Give ``claim``'s chunk back claimable at once, if the claim still holds."""
-        keys = _Keys(name)
+        keys = Keys(name)
 
         async def give_back(client: _Redis) -> object:
-            return await _evaluate(
-                _RELEASE,
+            return await evaluate(
+                RELEASE,
                 client,
                 [keys.meta, keys.chunks],
-                [_GROUP, claim.chunk_id, claim.fence, _RELEASED_IDLE_MS],
+                [GROUP, claim.chunk_id, claim.fence, _RELEASED_IDLE_MS],
             )
 
         await self._run(f"releasing a chunk of job {name!r}", give_back)
@@ -780,7 +493,7 @@ class RedisStore:
     async def retry_failed(self, name: str) -> int:
         """Put the failed items whose outcome is retryable back to pending, as new
         chunks; returns how many."""
-        keys = _Keys(name)
+        keys = Keys(name)
 
         async def read_chunk_size(client: _Redis) -> bytes | None:
             return await client.hget(keys.meta, "chunk_size")
@@ -794,14 +507,14 @@ class RedisStore:
         requeued = 0
 
         async def requeue(client: _Redis) -> object:
-            return await _evaluate(
-                _REQUEUE, client, [keys.meta, keys.chunks, keys.failed], [_GROUP, *batch]
+            return await evaluate(
+                REQUEUE, client, [keys.meta, keys.chunks, keys.failed], [GROUP, *batch]
             )
 
         action = f"re-queueing failed items of job {name!r}"
         async for item, data in self._scan(keys.failed, action):
             if outcome_from_json(data).retryable:
-                batch += [_encode(item), data]
+                batch += [encode(item), data]
                 if len(batch) >= 2 * chunk_size:
                     requeued += await self._requeued(name, action, requeue)
                     batch.clear()
@@ -826,26 +539,8 @@ class RedisStore:
         Call it on the loop that used the store; pools of loops that have ended were
         closed with them.
         """
-        keepers, self._keepers = self._keepers, {}
-        keeper = keepers.get(_current_loop())
-        if keeper is not None:
-            keeper.stop.set()
-            await keeper.finished.wait()
+        await self._clients.aclose()
 
 
 def _milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-async def _evaluate(
-    script: Script[bytes],
-    client: _Redis,
-    keys: Sequence[str],
-    arguments: Sequence[str | bytes | int],
-) -> object:
-    """Run ``script`` (EVALSHA, loading it on the server the first time); the reply as
-    the server sent it (coredis's default for scripts)."""
-    # Typed loosely: coredis's default callback is generic in what the script returns.
-    run: Any = script
-    reply: object = await run(list(keys), list(arguments), client=client)
-    return reply

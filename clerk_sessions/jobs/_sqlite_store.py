@@ -1,11 +1,7 @@
 """The SQLite job store: one file on one host, standard library only.
 
-Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
-
-    jobs    (id, name UNIQUE or NULL while staging, staging_name, kind, total,
-             revoked, failed, heartbeat_at)
-    chunks  (job, chunk, fence, lease_until, worker, pending)   primary key (job, chunk)
-    items   (rowid, job, chunk, item, state, retryable, outcome) unique (job, item)
+Its tables, and how a connection is made ready to use them, are `_sqlite_schema`; the
+transactions of a create are `_sqlite_create`.
 
 - **Create is all or nothing without holding the write lock for long.** A create first
   inserts a *staging* job row (``name`` NULL), then its chunks and items in batches of a
@@ -14,7 +10,7 @@ Layout (``PRAGMA user_version`` = `_SCHEMA_VERSION`)::
   two creates of one name, and on ``(job, item)`` dedups ids across the whole job
   (``INSERT OR IGNORE``), so memory holds one batch, never the ids seen. A staging row
   carries a heartbeat; a create that was killed stops renewing it, and the next create
-  deletes its rows once the heartbeat is `_STALE_S` old. A staging create that finds
+  deletes its rows once the heartbeat is `_sqlite_create.STALE_S` old. A staging create that finds
   its row deleted (it was frozen that long) fails instead of resurrecting it.
 - **Counters, not counts.** ``jobs.revoked``/``failed`` and ``chunks.pending`` are kept
   in the same transactions that change item states, so ``status`` and ``claim`` never
@@ -51,9 +47,17 @@ from typing import Literal, TypeVar
 import anyio
 import anyio.to_thread
 
-from clerk_sessions._errors import ConfigurationError
+from clerk_sessions.errors import ConfigurationError
+from clerk_sessions.jobs._sqlite_create import (
+    collect_dead_creates,
+    delete_job,
+    insert_batch,
+    publish,
+    renew_staging,
+)
 from clerk_sessions.jobs._sqlite_errors import cannot_open, failure, not_a_database
 from clerk_sessions.jobs._sqlite_file import FileWatch
+from clerk_sessions.jobs._sqlite_schema import FAILED, PLAIN_REVOKED, REVOKED, set_up, write
 from clerk_sessions.jobs._store import (
     Claim,
     ItemKind,
@@ -71,59 +75,14 @@ logger = logging.getLogger("clerk_sessions.jobs")
 
 _T = TypeVar("_T")
 
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    name TEXT UNIQUE,
-    staging_name TEXT,
-    kind TEXT NOT NULL,
-    total INTEGER NOT NULL DEFAULT 0,
-    revoked INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    next_chunk INTEGER NOT NULL DEFAULT 0,
-    heartbeat_at REAL
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    job INTEGER NOT NULL,
-    chunk INTEGER NOT NULL,
-    fence INTEGER NOT NULL DEFAULT 0,
-    lease_until REAL,
-    worker TEXT,
-    pending INTEGER NOT NULL,
-    PRIMARY KEY (job, chunk)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS chunks_open ON chunks (job, chunk) WHERE pending > 0;
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY,
-    job INTEGER NOT NULL,
-    chunk INTEGER NOT NULL,
-    item TEXT NOT NULL,
-    state INTEGER NOT NULL DEFAULT 0,
-    retryable INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT,
-    UNIQUE (job, item)
-);
-CREATE INDEX IF NOT EXISTS items_chunk ON items (job, chunk);
-CREATE INDEX IF NOT EXISTS items_failed ON items (job) WHERE state = 2;
-"""
-
-# Item states.
-_PENDING, _REVOKED, _FAILED = 0, 1, 2
-# The outcome of most items; stored as NULL to keep the file small.
-_PLAIN_REVOKED = ItemOutcome(ok=True)
 
 #: How long processes sharing the file wait for each other's write transactions.
 BUSY_TIMEOUT_S = 30.0
-# A staging create renews its heartbeat at least this often...
+# A staging create renews its heartbeat at least this often (see `_sqlite_create.STALE_S`).
 _HEARTBEAT_S = 5.0
-# ...and a staging row whose heartbeat is older than this belongs to a dead create.
-_STALE_S = 60.0
 # Ids written per create transaction: large enough to amortise a commit, small enough
 # that other processes never wait long for the write lock.
 _CREATE_BATCH = 5_000
-# Rows deleted per transaction when cleaning up a dead create.
-_DELETE_BATCH = 20_000
 # Outcomes read per query by `outcomes`.
 _READ_BATCH = 1_000
 
@@ -218,34 +177,7 @@ class SQLiteStore:
                 f"SQLite job store {self.path!r}: the file was deleted while in use"
             ) from exc
         try:
-            _use_wal(conn)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
-                raise ConfigurationError(
-                    f"{self.path!r} is a job store of schema version {version}; this "
-                    f"version of clerk-sessions reads version {_SCHEMA_VERSION} only"
-                )
-            if version == 0 and not create:
-                raise JobDataLost(
-                    f"SQLite job store {self.path!r}: the file was emptied while in use"
-                )
-            if version == 0:
-                with _write(conn):
-                    tables = {
-                        row[0]
-                        for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-                    }
-                    if tables - {"jobs", "chunks", "items"}:
-                        raise ConfigurationError(
-                            f"{self.path!r} is an SQLite database but not a job store"
-                        )
-                    # One statement at a time: executescript() would commit the
-                    # transaction that makes two processes' first opens take turns.
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            set_up(conn, self.path, create=create, busy_timeout_s=BUSY_TIMEOUT_S)
         except sqlite3.DatabaseError as exc:
             conn.close()
             if not_a_database(exc):
@@ -277,12 +209,12 @@ class SQLiteStore:
         job = await self._run(lambda conn: self._begin_create(conn, name, kind))
         try:
             total = await self._fill(job, chunks)
-            await self._run(lambda conn: _publish(conn, job, name, total))
+            await self._run(lambda conn: publish(conn, job, name, total))
         except BaseException:
             # A failed cleanup is probably what failed the create too (a full disk): the
             # staging rows are invisible, and the next create collects them once stale.
             with anyio.CancelScope(shield=True), suppress(JobStoreError):
-                await self._run(lambda conn: _delete_job(conn, job))
+                await self._run(lambda conn: delete_job(conn, job))
             raise
         return JobInfo(name=name, kind=kind, total=total)
 
@@ -303,10 +235,10 @@ class SQLiteStore:
                     batch.append(chunk)
                     size += len(chunk)
                     if size >= _CREATE_BATCH:
-                        total += await self._run(_insert_batch(job, batch, self._clock()))
+                        total += await self._run(insert_batch(job, batch, self._clock()))
                         batch, size = [], 0
                 if batch:
-                    total += await self._run(_insert_batch(job, batch, self._clock()))
+                    total += await self._run(insert_batch(job, batch, self._clock()))
             except Exception as exc:
                 failure.append(exc)
             tg.cancel_scope.cancel()
@@ -315,8 +247,8 @@ class SQLiteStore:
         return total
 
     def _begin_create(self, conn: sqlite3.Connection, name: str, kind: ItemKind) -> int:
-        _collect_dead_creates(conn, self._clock())
-        with _write(conn):
+        collect_dead_creates(conn, self._clock())
+        with write(conn):
             if conn.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone():
                 raise ValueError(f"a job named {name!r} exists already in {self.path!r}")
             cursor = conn.execute(
@@ -334,7 +266,7 @@ class SQLiteStore:
         while True:
             await anyio.sleep(_HEARTBEAT_S)
             try:
-                await self._run(lambda conn: _renew_staging(conn, job, self._clock()))
+                await self._run(lambda conn: renew_staging(conn, job, self._clock()))
             except Exception as exc:
                 failure.append(exc)
                 scope.cancel()
@@ -362,7 +294,7 @@ class SQLiteStore:
         def claim(conn: sqlite3.Connection) -> Claim | None:
             job = self._job_id(conn, name)
             now = self._clock()
-            with _write(conn):
+            with write(conn):
                 row = conn.execute(
                     "SELECT chunk, fence FROM chunks INDEXED BY chunks_open"
                     " WHERE job = ? AND pending > 0 AND (lease_until IS NULL OR lease_until <= ?)"
@@ -392,7 +324,7 @@ class SQLiteStore:
 
         def renew(conn: sqlite3.Connection) -> bool:
             job = self._job_id(conn, name)
-            with _write(conn):
+            with write(conn):
                 cursor = conn.execute(
                     "UPDATE chunks SET lease_until = ? WHERE job = ? AND chunk = ?"
                     " AND fence = ? AND lease_until IS NOT NULL",
@@ -408,16 +340,16 @@ class SQLiteStore:
         # Most items are plainly revoked: they are written by one statement, the others
         # one row each. (Each row of an executemany is a step that releases and retakes
         # the GIL, which a busy event loop makes slow to get back.)
-        plain = [item for item, outcome in outcomes.items() if outcome == _PLAIN_REVOKED]
+        plain = [item for item, outcome in outcomes.items() if outcome == PLAIN_REVOKED]
         rows = [
             (
-                _REVOKED if outcome.ok else _FAILED,
+                REVOKED if outcome.ok else FAILED,
                 int(outcome.retryable),
                 outcome_to_json(outcome),
                 item,
             )
             for item, outcome in outcomes.items()
-            if outcome != _PLAIN_REVOKED
+            if outcome != PLAIN_REVOKED
         ]
         revoked = sum(1 for outcome in outcomes.values() if outcome.ok)
         count = len(outcomes)
@@ -425,7 +357,7 @@ class SQLiteStore:
         def record(conn: sqlite3.Connection) -> bool:
             job = self._job_id(conn, name)
             chunk = int(claim.chunk_id)
-            with _write(conn):
+            with write(conn):
                 row = conn.execute(
                     "SELECT fence, lease_until FROM chunks WHERE job = ? AND chunk = ?",
                     (job, chunk),
@@ -470,7 +402,7 @@ class SQLiteStore:
 
         def release(conn: sqlite3.Connection) -> None:
             job = self._job_id(conn, name)
-            with _write(conn):
+            with write(conn):
                 conn.execute(
                     "UPDATE chunks SET lease_until = NULL, worker = NULL"
                     " WHERE job = ? AND chunk = ? AND fence = ?",
@@ -512,7 +444,7 @@ class SQLiteStore:
 
             rows = await self._run(page)
             for _id, item, _state, outcome in rows:
-                yield item, _PLAIN_REVOKED if outcome is None else outcome_from_json(outcome)
+                yield item, PLAIN_REVOKED if outcome is None else outcome_from_json(outcome)
             if len(rows) < _READ_BATCH:
                 return
             after = rows[-1][0]
@@ -522,7 +454,7 @@ class SQLiteStore:
 
         def requeue(conn: sqlite3.Connection) -> int:
             job = self._job_id(conn, name)
-            with _write(conn):
+            with write(conn):
                 per_chunk = conn.execute(
                     "SELECT chunk, count(*) FROM items INDEXED BY items_failed"
                     " WHERE job = ? AND state = 2 AND retryable = 1 GROUP BY chunk",
@@ -559,60 +491,6 @@ class SQLiteStore:
         await anyio.to_thread.run_sync(close)
 
 
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL, waiting out other connections for up to the busy timeout.
-
-    SQLite answers the switch with "database is locked" at once, without its busy
-    handler, while another connection is switching the same new file or creating the
-    schema in it: two workers that first open a new store together would see it a
-    third of the time (measured: 125 of 400 pairs of threads). The mode is kept in the
-    file, so the attempt after the other's switch finds WAL and returns at once.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    pause = 0.001
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            if not busy or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)  # on the store's worker thread, never on the event loop
-        pause = min(pause * 2, 0.05)
-
-
-class _write:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception).
-
-    IMMEDIATE takes the write lock at the start, so two processes never both read and
-    then both try to upgrade to writing (which SQLite would fail at once, busy timeout
-    or not).
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            try:
-                self._conn.execute("COMMIT")
-                return
-            except BaseException:
-                self._rollback()
-                raise
-        self._rollback()
-
-    def _rollback(self) -> None:
-        # Some errors (a full disk, an I/O error) end the transaction themselves; the
-        # connection must be left outside any transaction either way.
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-
-
 def _check_outcomes(claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> None:
     if len(outcomes) != len(claim.items) or not all(item in outcomes for item in claim.items):
         missing = [item for item in claim.items if item not in outcomes][:3]
@@ -621,109 +499,3 @@ def _check_outcomes(claim: Claim, outcomes: Mapping[str, ItemOutcome]) -> None:
             f"complete() needs one outcome per item of the claim: missing {missing}, "
             f"not in the claim {extra}"
         )
-
-
-_REAPED = (
-    "this create stalled for longer than the store waits for a live one "
-    f"({_STALE_S:g} s) and another create removed its work: run it again"
-)
-
-
-def _insert_batch(
-    job: int, batch: list[Sequence[str]], now: float
-) -> Callable[[sqlite3.Connection], int]:
-    """Insert the chunks of ``batch``; returns how many new items they held."""
-
-    def insert(conn: sqlite3.Connection) -> int:
-        added = 0
-        with _write(conn):
-            row = conn.execute(
-                "SELECT next_chunk FROM jobs WHERE id = ? AND heartbeat_at > 0", (job,)
-            ).fetchone()
-            if row is None:
-                raise JobStoreError(_REAPED)
-            chunk = row[0]
-            for ids in batch:
-                cursor = conn.executemany(
-                    "INSERT OR IGNORE INTO items (job, chunk, item) VALUES (?, ?, ?)",
-                    [(job, chunk, item) for item in ids],
-                )
-                if cursor.rowcount:
-                    conn.execute(
-                        "INSERT INTO chunks (job, chunk, pending) VALUES (?, ?, ?)",
-                        (job, chunk, cursor.rowcount),
-                    )
-                    added += cursor.rowcount
-                    chunk += 1
-            conn.execute(
-                "UPDATE jobs SET next_chunk = ?, heartbeat_at = ? WHERE id = ?",
-                (chunk, now, job),
-            )
-        return added
-
-    return insert
-
-
-def _renew_staging(conn: sqlite3.Connection, job: int, now: float) -> None:
-    with _write(conn):
-        cursor = conn.execute(
-            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > 0", (now, job)
-        )
-        if cursor.rowcount != 1:
-            raise JobStoreError(_REAPED)
-
-
-def _publish(conn: sqlite3.Connection, job: int, name: str, total: int) -> None:
-    """Give the staging job its name: the one step that makes it exist."""
-    with _write(conn):
-        try:
-            cursor = conn.execute(
-                "UPDATE jobs SET name = ?, staging_name = NULL, total = ?, heartbeat_at = NULL"
-                " WHERE id = ? AND name IS NULL AND heartbeat_at > 0",
-                (name, total, job),
-            )
-        except sqlite3.IntegrityError:
-            raise ValueError(f"a job named {name!r} was created meanwhile") from None
-        if cursor.rowcount != 1:
-            raise JobStoreError(_REAPED)
-
-
-def _delete_job(conn: sqlite3.Connection, job: int) -> None:
-    """Delete a staging job's rows, a batch per transaction (the row goes last).
-
-    Does nothing to a job that has its name: a create cancelled just after publishing
-    must not take a finished job with it.
-    """
-    while True:
-        with _write(conn):
-            if not conn.execute(
-                "SELECT 1 FROM jobs WHERE id = ? AND name IS NULL", (job,)
-            ).fetchone():
-                return
-            cursor = conn.execute(
-                "DELETE FROM items WHERE id IN"
-                " (SELECT id FROM items INDEXED BY items_chunk WHERE job = ? LIMIT ?)",
-                (job, _DELETE_BATCH),
-            )
-            if cursor.rowcount == 0:
-                conn.execute("DELETE FROM chunks WHERE job = ?", (job,))
-                conn.execute("DELETE FROM jobs WHERE id = ? AND name IS NULL", (job,))
-                return
-
-
-def _collect_dead_creates(conn: sqlite3.Connection, now: float) -> None:
-    """Delete what creates that died (killed, or frozen past `_STALE_S`) left behind."""
-    with _write(conn):
-        # heartbeat_at = 0 marks a staging job as dead: its creator, if it was only
-        # frozen, fails on waking instead of renewing it, and a cleanup that is itself
-        # interrupted is finished by the next one.
-        conn.execute(
-            "UPDATE jobs SET heartbeat_at = 0 WHERE name IS NULL AND heartbeat_at < ?",
-            (now - _STALE_S,),
-        )
-        dead = [
-            row[0]
-            for row in conn.execute("SELECT id FROM jobs WHERE name IS NULL AND heartbeat_at = 0")
-        ]
-    for job in dead:
-        _delete_job(conn, job)

@@ -28,16 +28,13 @@ Conventions shared by every store:
 from __future__ import annotations
 
 import enum
-import importlib
 import json
-import os
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 import attrs
 
-from clerk_sessions._errors import ClerkSessionsError, ConfigurationError
-from clerk_sessions._urls import redact_url
+from clerk_sessions.errors import ClerkSessionsError
 from clerk_sessions.models import ItemOutcome, JobStatus
 
 __all__ = [
@@ -47,10 +44,9 @@ __all__ = [
     "JobInfo",
     "JobStore",
     "JobStoreError",
-    "open_store",
+    "gone",
     "outcome_from_json",
     "outcome_to_json",
-    "parse_store_url",
 ]
 
 
@@ -73,6 +69,14 @@ class JobDataLost(JobStoreError):
     def __init__(self, message: str, *, unaccounted: int | None = None) -> None:
         super().__init__(message)
         self.unaccounted = unaccounted
+
+
+def gone(exc: Exception) -> bool:
+    """Whether ``exc`` says that the store lost the job's data, or no longer has the job
+    (a store's `LookupError`; a `KeyError` or `IndexError` is a bug, not that)."""
+    return isinstance(exc, JobDataLost) or (
+        isinstance(exc, LookupError) and not isinstance(exc, (KeyError, IndexError))
+    )
 
 
 class ItemKind(str, enum.Enum):
@@ -110,7 +114,7 @@ class JobStore(Protocol):
     """A place that keeps durable jobs: an SQLite file, or Redis.
 
     One store object may hold any number of jobs and be used by many tasks of one event
-    loop at once; each process opens its own (`open_store`).
+    loop at once; each process opens its own (`_store_url.open_store`).
     """
 
     async def create(
@@ -246,56 +250,3 @@ def outcome_from_json(text: str | bytes) -> ItemOutcome:
         message=data.get("message", ""),
         sessions_revoked=data.get("sessions_revoked"),
     )
-
-
-# The module and class of each kind of store, imported only when used: the Redis one
-# needs the ``redis`` extra.
-_STORES = {
-    "sqlite": ("clerk_sessions.jobs._sqlite_store", "SQLiteStore"),
-    "redis": ("clerk_sessions.jobs._redis_store", "RedisStore"),
-}
-
-
-def parse_store_url(url: str | os.PathLike[str]) -> tuple[Literal["sqlite", "redis"], str]:
-    """Which store ``url`` names, and what to give that store's constructor.
-
-    ``sqlite:///ABSOLUTE/PATH`` (or ``sqlite:///relative`` / a plain path) is SQLite, with
-    the file's path; ``redis://``, ``rediss://`` and ``unix://`` are Redis, with the
-    whole URL. `ConfigurationError` (a `ValueError`) for any other scheme or an empty path.
-    """
-    text = os.fspath(url)
-    if not isinstance(text, str):
-        raise TypeError(f"a job store is a URL or a path string, got {type(text).__name__}")
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        if not text:
-            raise ConfigurationError(
-                "the job store is empty: give sqlite:///PATH, a path or redis://"
-            )
-        return "sqlite", text
-    scheme = scheme.lower()
-    if scheme == "sqlite":
-        # API.md spells it sqlite:///var/lib/app/revoke.db (the path is absolute); SQLAlchemy's
-        # four slashes (sqlite:////var/...) mean the same file.
-        path = rest[1:] if rest.startswith("//") else rest
-        if not path.startswith("/") or path == "/":
-            raise ConfigurationError(
-                f"the job store {text!r} is not sqlite:///ABSOLUTE/PATH "
-                "(give a plain path for a relative file)"
-            )
-        return "sqlite", path
-    if scheme in ("redis", "rediss", "unix"):
-        return "redis", text
-    raise ConfigurationError(
-        f"unknown job store {redact_url(text)!r}: use sqlite:///ABSOLUTE/PATH, a file path, "
-        "or redis://HOST"
-    )
-
-
-def open_store(url: str | os.PathLike[str]) -> JobStore:
-    """The store that ``url`` names (see `parse_store_url`). Does no I/O: the first
-    operation connects."""
-    kind, target = parse_store_url(url)
-    module_name, class_name = _STORES[kind]
-    store_class = getattr(importlib.import_module(module_name), class_name)
-    return cast("JobStore", store_class(target))

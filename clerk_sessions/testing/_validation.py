@@ -276,10 +276,13 @@ def _load_specs(source: Path) -> tuple[_Spec, ...]:
         if source.is_dir()
         else [source]
     )
+    # libyaml's loader where PyYAML was built with it: the same documents, six times faster
+    # (a FakeClerk starts sooner).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     specs: list[_Spec] = []
     for file in files:
         with file.open(encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+            raw = yaml.load(handle, Loader=loader)  # a safe loader, C when built
         if isinstance(raw, dict) and "openapi" in raw:
             specs.append(_Spec(cast("dict[str, Any]", raw)))
     if not specs:

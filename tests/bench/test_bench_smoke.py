@@ -9,6 +9,7 @@ missing when ``clerk_backend_api`` cannot be imported, and then the row says so.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import io
 import json
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import clerk_sessions
 from benchmarks import _bare_env
 from benchmarks import run as runner
 from benchmarks._common import row
@@ -72,12 +74,28 @@ TARGETS = {
 # The first test pays for `report`: every benchmark once in quick mode, about 90 s on a
 # quiet 2-core machine (four bare environments and their fresh processes included),
 # well past the suite's 120 s per-test timeout when the other workers load the machine.
-pytestmark = pytest.mark.timeout(360)
+# `once`: the benchmarks are run on one Python (`nox -s bench`), so their smoke test runs
+# in that session only (noxfile.py).
+pytestmark = [pytest.mark.timeout(360), pytest.mark.once]
 
 
-@pytest.fixture(scope="module")
-def report() -> dict[str, Any]:
-    return runner.run_all(quick=True)
+@pytest.fixture(scope="session")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One quick run of every benchmark per test session, whichever xdist workers ask.
+
+    Every worker that runs one of these tests needs the report; computing it in each
+    (as a module fixture does) ran the whole benchmark suite once per worker. The first
+    worker computes it under a lock, in the directory all workers of the session share,
+    and the others read its JSON.
+    """
+    shared = tmp_path_factory.getbasetemp().parent
+    saved = shared / "bench-quick-report.json"
+    with (shared / "bench-quick-report.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.exists():
+            saved.write_text(json.dumps(runner.run_all(quick=True)), encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
+    return loaded
 
 
 def _positive(value: object) -> bool:
@@ -208,7 +226,7 @@ def test_a_bare_environment_has_its_bytecode_compiled_and_a_probe_tells_when_it_
 def test_a_bare_environment_of_an_editable_install_links_the_named_package_file_by_file(
     tmp_path: Path,
 ) -> None:
-    package = Path(_decode.__file__).parent
+    package = Path(clerk_sessions.__file__).parent
     with pytest.raises(LookupError, match="editable"):
         _bare_env.build(tmp_path / "unnamed", "clerk-sessions")
 
@@ -505,5 +523,31 @@ def test_compare_cold_refuses_a_directory_without_the_package(
 
     with pytest.raises(SystemExit) as exited:
         compare_cold.main([str(tmp_path)])
+    assert exited.value.code == 2
+    assert "holds no clerk_sessions package" in capsys.readouterr().err
+
+
+def test_compare_calls_runs_the_sdk_before_the_move_to_httpx2_beside_this_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from benchmarks import compare_calls
+
+    before = _checkout_before_the_move(tmp_path / "before")
+
+    # One round of a few calls: the tool runs across the engine change, no timing judged.
+    assert compare_calls.main([str(before), "--rounds", "1", "--calls", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["async get", "async list", "sync get"]
+    for line in lines:
+        assert "after " in line and "before " in line and "raw httpx2 " in line, line
+
+
+def test_compare_calls_refuses_a_directory_without_the_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import compare_calls
+
+    with pytest.raises(SystemExit) as exited:
+        compare_calls.main([str(tmp_path)])
     assert exited.value.code == 2
     assert "holds no clerk_sessions package" in capsys.readouterr().err

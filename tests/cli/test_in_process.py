@@ -17,8 +17,8 @@ from typing import cast
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from clerk_sessions.cli import _app, _demo
-from clerk_sessions.cli._app import run
+from clerk_sessions.cli import _demo, command
+from clerk_sessions.cli import main as run
 from clerk_sessions.testing import FakeClerk
 from clerk_sessions.testing._server import BackgroundServer
 from tests.cli.conftest import Served
@@ -348,7 +348,7 @@ def test_an_interrupt_outside_clicks_handler_still_exits_130(
     def interrupted(*_args: object, **_kwargs: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_app.cli, "main", interrupted)
+    monkeypatch.setattr(command(), "main", interrupted)
 
     assert cli("list") == 130
     assert capsys.readouterr().err.strip() == "error: interrupted"

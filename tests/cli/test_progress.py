@@ -13,7 +13,7 @@ import re
 import pytest
 from rich.console import Console
 
-from clerk_sessions.cli._app import run
+from clerk_sessions.cli import main as run
 from clerk_sessions.cli._progress import progress_bar
 from tests.cli.conftest import Served
 

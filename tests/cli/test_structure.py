@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import clerk_sessions
-from clerk_sessions.cli._app import _bulk_exit_code, parse_rate_limit
+from clerk_sessions.cli._root import parse_rate_limit
+from clerk_sessions.cli._sessions import bulk_exit_code as _bulk_exit_code
 from clerk_sessions.errors import ClerkSessionsError
 from clerk_sessions.models import BulkRevokeResult
 
@@ -59,7 +60,7 @@ def test_the_command_definitions_load_without_jwt_or_the_fake() -> None:
     # because httpx imports its own command line when rich and click are installed.)
     code = (
         "import sys\n"
-        "from clerk_sessions.cli import _app\n"
+        "from clerk_sessions.cli import command\ncommand()\n"
         "heavy = ['jwt', 'uvicorn', 'starlette', 'clerk_sessions.testing']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )

@@ -23,6 +23,7 @@ import anyio
 import httpcore2
 import httpx2
 import pytest
+import trustme
 
 from clerk_sessions import AsyncClerk, Clerk, errors
 from clerk_sessions._config import FAST_PATHS
@@ -33,8 +34,6 @@ from clerk_sessions.testing import FakeClerk, FaultConfig
 from tests._engine import LEGACY, hx
 
 pytestmark = pytest.mark.anyio
-
-trustme = pytest.importorskip("trustme")
 
 Handler = Callable[[socket.socket, threading.Event], None]
 SECRET = "sk_test_netbackend_0123456789"

@@ -332,3 +332,48 @@ def test_a_process_on_the_default_engine_never_imports_httpx_or_httpcore(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert len(fake.requests) == 3
+
+
+async def test_a_closed_client_says_so_with_a_typed_error(fake: FakeClerk) -> None:
+    clerk = fake.async_client()
+    await clerk.aclose()
+    with pytest.raises(errors.ClientClosedError, match="client has been closed"):
+        await clerk.sessions.get("sess_1")
+    assert fake.requests == []
+
+
+async def test_a_closed_user_client_says_so_with_a_typed_error(
+    library: ModuleType, served: str
+) -> None:
+    http = library.AsyncClient()
+    clerk = AsyncClerk("sk_test_x", server_url=served, http_client=http)
+    await http.aclose()
+    with pytest.raises(errors.ClientClosedError, match="client has been closed"):
+        await clerk.sessions.get("sess_1")
+
+
+ALIASED = """
+import httpx2
+httpx2.alias_httpx()  # an application that made `import httpx` mean httpx2
+import anyio, httpx
+from clerk_sessions import AsyncClerk
+
+async def main():
+    async with httpx.AsyncClient() as http:
+        clerk = AsyncClerk("sk_test_x", http_client=http)
+        print(clerk._transport.engine.name, http.__class__.__module__.split(".")[0])
+
+anyio.run(main)
+"""
+
+
+def test_an_application_that_aliased_httpx_to_httpx2_runs_on_the_httpx2_engine() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(ALIASED)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["httpx2", "httpx2"]

@@ -1,4 +1,4 @@
-"""clerk_sessions._per_loop: one object per running event loop, closed when it ends.
+"""clerk_sessions._eventloop: one object per running event loop, closed when it ends.
 
 The objects here are recorders: they note which task entered and exited them, and their
 exit awaits (as closing a connection pool does). The loops are real ones, started the
@@ -21,7 +21,7 @@ import pytest
 import trio
 from asgiref.sync import async_to_sync
 
-from clerk_sessions._per_loop import PerLoop, running_loop
+from clerk_sessions._eventloop import PerLoop, event_loop
 
 
 class Recorder:
@@ -50,6 +50,34 @@ class Recorder:
         if self.fail_exit:
             raise OSError("the socket was already gone")
         self.log.append(f"exit {self.number}")
+
+
+class PoolLike(Recorder):
+    """A recorder whose enter opens a task group that its exit closes, as a coredis
+    connection pool does: its exit must find that task group's cancel scope current."""
+
+    async def __aenter__(self) -> PoolLike:
+        self.group = anyio.create_task_group()
+        await self.group.__aenter__()
+        self.group.start_soon(self.read)
+        await super().__aenter__()
+        return self
+
+    async def read(self) -> None:
+        # A connection's reader: runs until the pool closes.
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.log.append(f"reader {self.number} stops")
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        # As a coredis pool closes: no await before its task group is closed (which
+        # re-raises the loop's cancellation); the recorder's awaits come after.
+        self.group.cancel_scope.cancel()
+        try:
+            await self.group.__aexit__(*exc_info)
+        finally:
+            await super().__aexit__(*exc_info)
 
 
 def recorders(log: list[str], **options: bool) -> PerLoop[Recorder]:
@@ -123,7 +151,7 @@ async def test_the_object_is_entered_before_it_is_handed_out() -> None:
 
 def test_running_loop_outside_a_loop_says_so() -> None:
     with pytest.raises(RuntimeError, match="not in a running asyncio or trio event loop"):
-        running_loop()
+        event_loop()
 
 
 # ---------------------------------------------------------------- the end of a loop
@@ -140,6 +168,22 @@ def test_the_object_is_exited_when_its_loop_ends(run: Callable[..., None]) -> No
 
     run(main)
     assert log == ["open 0", "enter 0", "main returns", "exit 0"]
+
+
+@pytest.mark.parametrize("run", RUNNERS)
+def test_an_object_that_opens_a_task_group_is_exited_cleanly_when_its_loop_ends(
+    run: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
+    log: list[str] = []
+    per_loop = PerLoop(lambda: PoolLike(log), name="pool")
+
+    async def main() -> None:
+        await per_loop.get()
+
+    with caplog.at_level(logging.WARNING, logger="clerk_sessions"):
+        run(main)
+    assert log == ["open 0", "enter 0", "reader 0 stops", "exit 0"]
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize("run", RUNNERS)
@@ -248,19 +292,151 @@ async def test_an_error_entering_reaches_every_waiting_caller_then_is_retried() 
 
 
 @pytest.mark.parametrize("run", [run_asyncio, run_trio], ids=["asyncio", "trio"])
+@pytest.mark.parametrize(
+    ("closes", "message"),
+    [
+        (False, "closing the recorder of an event loop that ended failed"),
+        (True, "closing the recorder of an event loop failed"),
+    ],
+    ids=["at-the-loops-end", "at-aclose"],
+)
 def test_an_error_exiting_is_logged_and_ends_the_loop_cleanly(
-    run: Callable[..., None], caplog: pytest.LogCaptureFixture
+    run: Callable[..., None], closes: bool, message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     per_loop = recorders([], fail_exit=True)
 
     async def main() -> None:
         await per_loop.get()
+        if closes:
+            await per_loop.aclose()  # returns: the error is logged, not raised
 
     with caplog.at_level(logging.WARNING, logger="clerk_sessions"):
         run(main)  # a trio system task that raised would crash the run
     [record] = caplog.records
-    assert record.getMessage() == "closing the recorder of an event loop that ended failed"
+    assert record.getMessage() == message
     assert isinstance(record.exc_info and record.exc_info[1], OSError)
+
+
+# ---------------------------------------------------------------- aclose
+
+
+@pytest.mark.anyio
+async def test_aclose_exits_the_loops_object_now_and_the_next_get_opens_another() -> None:
+    log: list[str] = []
+    per_loop = recorders(log)
+    first = await per_loop.get()
+    await per_loop.aclose()
+    assert log == ["open 0", "enter 0", "exit 0"]
+    # Exited by the task that entered it, as at a loop's end.
+    assert first.tasks[0] == first.tasks[1]
+    second = await per_loop.get()
+    assert second is not first
+    assert log[3:] == ["open 1", "enter 1"]
+
+
+@pytest.mark.anyio
+async def test_aclose_exits_an_object_that_opens_a_task_group_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[str] = []
+    per_loop = PerLoop(lambda: PoolLike(log), name="pool")
+    with caplog.at_level(logging.WARNING, logger="clerk_sessions"):
+        await per_loop.get()
+        await per_loop.aclose()
+    assert log == ["open 0", "enter 0", "reader 0 stops", "exit 0"]
+    assert caplog.records == []
+
+
+@pytest.mark.anyio
+async def test_aclose_of_a_loop_without_an_object_does_nothing() -> None:
+    log: list[str] = []
+    per_loop = recorders(log)
+    await per_loop.aclose()
+    await per_loop.get()
+    await per_loop.aclose()
+    await per_loop.aclose()
+    assert log == ["open 0", "enter 0", "exit 0"]
+
+
+def test_aclose_leaves_the_objects_of_other_loops_open() -> None:
+    log: list[str] = []
+    per_loop = recorders(log)
+    other_has_one = threading.Event()
+    closed_here = threading.Event()
+
+    async def other() -> None:
+        await per_loop.get()
+        other_has_one.set()
+        await anyio.to_thread.run_sync(closed_here.wait, 30)
+        log.append("other returns")
+
+    async def here() -> None:
+        await anyio.to_thread.run_sync(other_has_one.wait, 30)
+        await per_loop.get()
+        await per_loop.aclose()
+        log.append("closed here")
+        closed_here.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(other(),))
+    thread.start()
+    asyncio.run(here())
+    thread.join(timeout=30)
+    assert log == [
+        *["open 0", "enter 0", "open 1", "enter 1", "exit 1", "closed here"],
+        *["other returns", "exit 0"],
+    ]
+
+
+# ---------------------------------------------------------------- after_open
+
+
+@pytest.mark.parametrize("run", [run_asyncio, run_trio], ids=["asyncio", "trio"])
+def test_after_open_runs_in_the_holding_task_once_callers_have_the_object(
+    run: Callable[..., None],
+) -> None:
+    log: list[str] = []
+    seen: list[object] = []
+
+    async def main() -> None:
+        handed_out = anyio.Event()
+
+        async def after_open(recorder: Recorder) -> None:
+            # Waits for the caller: a caller that waited for this hook would hang.
+            await handed_out.wait()
+            seen.append(recorder)
+            seen.append(anyio.get_current_task().id)
+
+        per_loop = PerLoop(lambda: Recorder(log), name="recorder", after_open=after_open)
+        recorder = await per_loop.get()
+        handed_out.set()
+        await per_loop.aclose()
+        assert seen == [recorder, recorder.tasks[0]]
+
+    run(main)
+    assert log == ["open 0", "enter 0", "exit 0"]
+
+
+@pytest.mark.anyio
+async def test_an_error_of_after_open_is_logged_and_the_object_stays_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[str] = []
+    ran = anyio.Event()
+
+    async def after_open(recorder: Recorder) -> None:
+        ran.set()
+        raise OSError("the check failed")
+
+    per_loop = PerLoop(lambda: Recorder(log), name="recorder", after_open=after_open)
+    with caplog.at_level(logging.WARNING, logger="clerk_sessions"):
+        first = await per_loop.get()
+        await ran.wait()  # the holding task logs before it next waits
+        assert await per_loop.get() is first
+    [record] = caplog.records
+    assert (
+        record.getMessage() == "the work that follows opening the recorder of an event loop failed"
+    )
+    assert log == ["open 0", "enter 0"]
 
 
 # ---------------------------------------------------------------- renew
@@ -289,6 +465,9 @@ def test_after_renew_a_new_object_is_opened_and_both_are_closed_at_the_end(
 # ---------------------------------------------------------------- fork
 
 
+# Forking a process that runs threads (the portal's loop, a server's) is what this test
+# is about: Python 3.12+ warns of it in general.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_opens_its_own() -> None:
     log: list[str] = []
     per_loop = recorders(log)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,8 +23,6 @@ from hypothesis import strategies as st
 from benchmarks._common import session_dict
 from clerk_sessions._codec import decode as _decode
 from clerk_sessions.errors import ResponseValidationError
-
-orjson = pytest.importorskip("orjson")
 
 Decoder = Callable[[bytes], Any]
 

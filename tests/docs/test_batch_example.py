@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette", reason="the example runs against FakeClerk (extra testing)")
-
 from clerk_sessions.testing import FakeClerk, FaultConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,6 +11,7 @@ import pytest
 import clerk_sessions
 from clerk_sessions import AsyncClerk, Clerk, errors, models, webhooks
 from clerk_sessions._resources.pagination import SessionIterator
+from clerk_sessions._resources.raw import AsyncSessionsWithRawResponse
 from clerk_sessions._resources.sessions import AsyncSessions
 from clerk_sessions._sync import Sessions
 
@@ -32,7 +33,15 @@ def _members(cls: type) -> list[str]:
     return names
 
 
-_CLASSES_WITH_PUBLIC_METHODS = [AsyncClerk, AsyncSessions, SessionIterator, Clerk, Sessions]
+# With the classes AsyncSessions inherits its operations from (iterate, the bulk ones).
+_CLASSES_WITH_PUBLIC_METHODS = [
+    AsyncClerk,
+    *(cls for cls in AsyncSessions.__mro__ if cls.__module__.startswith("clerk_sessions.")),
+    AsyncSessionsWithRawResponse,
+    SessionIterator,
+    Clerk,
+    Sessions,
+]
 _MODEL_CLASSES = [
     getattr(models, name) for name in models.__all__ if inspect.isclass(getattr(models, name))
 ]
@@ -76,7 +85,9 @@ def test_public_name_has_a_docstring(name: str) -> None:
 
 def test_the_walk_covers_the_api() -> None:
     # Guard against the walk silently finding nothing.
-    assert "clerk_sessions._resources.sessions.AsyncSessions.revoke_many" in PUBLIC
+    assert "clerk_sessions._resources.sessions.AsyncSessions.get" in PUBLIC
+    assert "clerk_sessions._revocation.BulkRevocation.revoke_many" in PUBLIC
+    assert "clerk_sessions._resources.raw.AsyncSessionsWithRawResponse.get" in PUBLIC
     assert "clerk_sessions._sync.Sessions.revoke_many" in PUBLIC
     assert "clerk_sessions.errors.RateLimitError" in PUBLIC
     assert "clerk_sessions.models.Session.expire_at_dt" in PUBLIC

@@ -45,13 +45,9 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from tests.docs._blocks import Block, blocks, stray_markers
-
-pytest.importorskip("starlette", reason="the examples run against FakeClerk (extra testing)")
-pytest.importorskip("jwt", reason="the examples verify tokens (extra jwt)")
-
 from clerk_sessions import AsyncClerk
 from clerk_sessions.testing import FakeClerk
+from tests.docs._blocks import Block, blocks, stray_markers
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])

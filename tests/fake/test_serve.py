@@ -29,7 +29,8 @@ def test_serve_yields_a_v1_url_on_loopback_that_answers(fake: FakeClerk) -> None
 def test_serve_with_a_certificate_speaks_https(
     fake: FakeClerk, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    trustme = pytest.importorskip("trustme")
+    import trustme
+
     ca = trustme.CA()
     server_pem = tmp_path_factory.mktemp("tls") / "server.pem"
     ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))

@@ -180,6 +180,9 @@ def test_get_client_follows_a_settings_change(django_env: FakeClerk) -> None:
     assert get_client().server_url == clerk_settings().api_url
 
 
+# Forking a process that runs threads (the portal's loop, a server's) is what this test
+# is about: Python 3.12+ warns of it in general.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_the_client_works_in_a_forked_child(django_env: FakeClerk) -> None:
     session = django_env.add_session(user_id="user_alice")
     token = django_env.mint_token(session["id"])

@@ -19,7 +19,7 @@ import anyio
 import coredis
 import pytest
 
-from clerk_sessions.jobs._redis_store import _Keys
+from clerk_sessions.jobs._redis_scripts import Keys
 from clerk_sessions.testing import FakeClerk, FaultConfig
 from tests._redis import RedisServer
 from tests.cli.conftest import Served
@@ -140,7 +140,7 @@ def test_a_job_whose_chunks_vanished_is_exit_3_counting_what_is_unaccounted_for(
 ) -> None:
     created = served.run("job", "create", "j", "--store", redis_url, "--session-ids", str(id_file))
     assert created.returncode == 0, created.stderr
-    admin(redis_url, "DEL", _Keys("j").chunks)  # what an eviction does
+    admin(redis_url, "DEL", Keys("j").chunks)  # what an eviction does
     for command in ("status", "work", "failed"):
         result = served.run("job", command, "j", "--store", redis_url)
         assert result.returncode == 3, result.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from clerk_sessions.cli._app import run
+from clerk_sessions.cli import main as run
 from clerk_sessions.cli._jobs import default_quota
 from clerk_sessions.jobs import _sqlite_store as sqlite_store
 from clerk_sessions.testing import FakeClerk, FaultConfig, ManualClock, Quota

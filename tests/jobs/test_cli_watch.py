@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from clerk_sessions.cli._app import run
+from clerk_sessions.cli import main as run
 from clerk_sessions.testing import FakeClerk
 from tests.cli.conftest import Served, base_env
 

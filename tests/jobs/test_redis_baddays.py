@@ -18,7 +18,8 @@ import coredis
 import pytest
 
 from clerk_sessions.jobs import JobStoreError, RevocationJob
-from clerk_sessions.jobs._redis_store import RedisStore, _Keys
+from clerk_sessions.jobs._redis_scripts import Keys
+from clerk_sessions.jobs._redis_store import RedisStore
 from clerk_sessions.jobs._store import ItemKind
 from clerk_sessions.models import ItemOutcome
 from clerk_sessions.testing import FakeClerk
@@ -242,7 +243,7 @@ async def test_a_job_evicted_under_memory_pressure_is_lost_for_status_outcomes_a
         await client.config_set({"maxmemory": str(used - 500_000)})
         await client.set("pressure", "x")
         # The stream of chunks is the one key big enough (its meta hash may go too).
-        assert await client.exists([_Keys("evicted").chunks]) == 0
+        assert await client.exists([Keys("evicted").chunks]) == 0
     fake = FakeClerk()
     lost = "the data of job 'evicted' was lost in the store: 20000 of its 20000 items"
     with pytest.raises(JobStoreError, match=lost) as by_status:
@@ -263,7 +264,7 @@ async def test_a_job_whose_chunks_were_evicted_is_lost_for_any_process_with_the_
     job = await RevocationJob.create(redis_url, "j", session_ids=ids, chunk_size=10)
     claim = await RedisStore(redis_url).claim("j", "w", 60)
     assert claim is not None
-    await redis_call(redis_url, "DEL", _Keys("j").chunks)  # what an eviction does
+    await redis_call(redis_url, "DEL", Keys("j").chunks)  # what an eviction does
     # A process that never saw the job reads the loss from the store itself, no longer
     # "30 pending" nor Redis's "No such key ... or consumer group".
     async with await RevocationJob.open(redis_url, "j") as fresh:
@@ -281,7 +282,7 @@ async def test_outcomes_evicted_after_they_were_recorded_are_counted_as_unaccoun
     fake, ids = fake_with_sessions(20)
     async with await RevocationJob.create(redis_url, "j", session_ids=ids) as job:
         await work(job, fake)
-        await redis_call(redis_url, "DEL", _Keys("j").revoked)
+        await redis_call(redis_url, "DEL", Keys("j").revoked)
         with pytest.raises(JobStoreError, match="20 of its 20 items are unaccounted for"):
             await job.status()
         with pytest.raises(JobStoreError, match="20 of its 20 items"):
@@ -294,7 +295,7 @@ async def test_the_stream_of_a_finished_job_may_go_and_retry_failed_makes_it_aga
     fake, ids = fake_with_sessions(3)
     async with await RevocationJob.create(redis_url, "j", session_ids=[*ids, "sess_x"]) as job:
         await work(job, fake)  # sess_x fails with 404
-        await redis_call(redis_url, "DEL", _Keys("j").chunks)
+        await redis_call(redis_url, "DEL", Keys("j").chunks)
         status = await job.status()  # nothing was pending in it: nothing is lost
         assert (status.revoked, status.failed, status.done) == (3, 1, True)
         assert await job.retry_failed() == 0  # 404 is final
@@ -351,7 +352,7 @@ async def test_stale_claims_after_a_loss_record_nothing_and_raise_no_driver_erro
     await store.create("j", ItemKind.SESSION, _one_chunk(["a", "b"]))
     claim = await store.claim("j", "w", 60)
     assert claim is not None
-    await redis_call(redis_url, "DEL", _Keys("j").chunks)
+    await redis_call(redis_url, "DEL", Keys("j").chunks)
     assert not await store.heartbeat("j", claim, 60)
     assert not await store.complete("j", claim, dict.fromkeys(claim.items, ItemOutcome(ok=True)))
     await store.release("j", claim)

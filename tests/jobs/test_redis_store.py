@@ -15,7 +15,7 @@ import coredis
 import pytest
 
 from clerk_sessions.errors import ConfigurationError
-from clerk_sessions.jobs import JobStoreError, _redis_store
+from clerk_sessions.jobs import JobStoreError, _redis_scripts, _redis_store
 from clerk_sessions.jobs._redis_store import RedisStore
 from clerk_sessions.jobs._store import Claim, ItemKind
 from clerk_sessions.models import CONNECTION_ERROR_CODE, ItemOutcome
@@ -464,10 +464,10 @@ async def test_the_complete_script_writes_nothing_without_the_fence(redis_url: s
     await store.create("job", ItemKind.SESSION, chunks(["a"]))
     claim = await store.claim("job", "w", 60)
     assert claim is not None
-    keys = _redis_store._Keys("job")
+    keys = _redis_scripts.Keys("job")
     async with coredis.Redis.from_url(redis_url) as client:
-        written = await _redis_store._evaluate(
-            _redis_store._COMPLETE,
+        written = await _redis_scripts.evaluate(
+            _redis_scripts.COMPLETE,
             client,
             [keys.meta, keys.chunks, keys.revoked, keys.failed, keys.completed],
             ["workers", claim.chunk_id, claim.fence + 1, "a", "r", "{}"],
@@ -478,16 +478,16 @@ async def test_the_complete_script_writes_nothing_without_the_fence(redis_url: s
 
 
 async def test_the_stage_script_packs_new_ids_length_prefixed(redis_url: str) -> None:
-    keys = _redis_store._Keys("job").staging("t")
+    keys = _redis_scripts.Keys("job").staging("t")
     async with coredis.Redis.from_url(redis_url) as client:
         await client.hset(keys[0], {"total": 0, "chunk_size": 0})
-        added = await _redis_store._evaluate(
-            _redis_store._STAGE, client, keys, [60_000, "ab", "c:d", "ab", "é"]
+        added = await _redis_scripts.evaluate(
+            _redis_scripts.STAGE, client, keys, [60_000, "ab", "c:d", "ab", "é"]
         )
         assert added == 3
         (entry,) = await client.xrange(keys[1])
         assert entry.field_values[b"items"] == "2:ab3:c:d2:é".encode()
-        assert _redis_store._unpack(entry.field_values[b"items"]) == ("ab", "c:d", "é")
+        assert _redis_scripts.unpack(entry.field_values[b"items"]) == ("ab", "c:d", "é")
         assert await client.hmget(keys[0], ["total", "chunk_size"]) == (b"3", b"3")
 
 
@@ -547,7 +547,7 @@ async def test_a_refusal_that_is_no_outage_is_a_job_store_error_in_words_of_its_
     redis_url: str,
 ) -> None:
     async with coredis.Redis.from_url(redis_url) as client:
-        await client.set(_redis_store._Keys("job").meta, "not a hash")
+        await client.set(_redis_scripts.Keys("job").meta, "not a hash")
     with pytest.raises(JobStoreError) as caught:
         await RedisStore(redis_url).status("job")
     assert str(caught.value) == (

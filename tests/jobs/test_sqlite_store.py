@@ -13,10 +13,11 @@ import anyio.from_thread
 import pytest
 
 from clerk_sessions.errors import ConfigurationError
-from clerk_sessions.jobs import JobStoreError
+from clerk_sessions.jobs import JobStoreError, _sqlite_create, _sqlite_schema
 from clerk_sessions.jobs import _sqlite_store as sqlite_store
 from clerk_sessions.jobs._sqlite_store import SQLiteStore
-from clerk_sessions.jobs._store import Claim, ItemKind, JobStore, open_store
+from clerk_sessions.jobs._store import Claim, ItemKind, JobStore
+from clerk_sessions.jobs._store_url import open_store
 from clerk_sessions.models import CONNECTION_ERROR_CODE, ItemOutcome
 
 pytestmark = pytest.mark.anyio
@@ -244,7 +245,7 @@ async def test_a_dead_creates_leftovers_are_collected_by_the_next_create(
     # Still alive (recent heartbeat): a create of the same name neither sees nor removes it.
     await store.create("j", ItemKind.SESSION, chunks(["a"]))
     assert await rows(store, "SELECT count(*) FROM items WHERE job = 99") == 2
-    clock.now += sqlite_store._STALE_S + 1
+    clock.now += _sqlite_create.STALE_S + 1
     await store.create("k", ItemKind.SESSION, chunks(["b"]))
     assert await rows(store, "SELECT count(*) FROM items WHERE job = 99") == 0
     assert await rows(store, "SELECT count(*) FROM jobs WHERE id = 99") == 0
@@ -268,7 +269,7 @@ async def test_a_create_frozen_past_the_stale_time_fails_instead_of_resurrecting
 
     async def reap() -> None:
         await woken.wait()
-        clock.now += sqlite_store._STALE_S + 1
+        clock.now += _sqlite_create.STALE_S + 1
         await other.create("other", ItemKind.SESSION, chunks(["x"]))
         reaped.set()
 
@@ -292,14 +293,14 @@ async def test_a_slow_input_keeps_its_staging_row_alive(
 ) -> None:
     monkeypatch.setattr(sqlite_store, "_HEARTBEAT_S", 0.01)
     renewed = anyio.Event()
-    renew = sqlite_store._renew_staging
+    renew = _sqlite_create.renew_staging
 
     def renew_and_tell(conn: sqlite3.Connection, job: int, now: float) -> None:
         renew(conn, job, now)
         if now > 1_000_000.0:
             anyio.from_thread.run_sync(renewed.set)
 
-    monkeypatch.setattr(sqlite_store, "_renew_staging", renew_and_tell)
+    monkeypatch.setattr(sqlite_store, "renew_staging", renew_and_tell)
 
     async def slow() -> AsyncIterator[Sequence[str]]:
         yield ["a"]
@@ -497,7 +498,7 @@ async def test_the_file_is_in_wal_mode_with_the_schema_version(
     await store.create("j", ItemKind.SESSION, chunks(["a"]))
     with sqlite3.connect(tmp_path / "jobs.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_store._SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite_schema.SCHEMA_VERSION
 
 
 async def test_a_file_that_is_not_a_database_is_a_configuration_error(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from clerk_sessions.jobs._store import (
     JobStoreError,
     outcome_from_json,
     outcome_to_json,
-    parse_store_url,
 )
+from clerk_sessions.jobs._store_url import parse_store_url
 from clerk_sessions.models import CONNECTION_ERROR_CODE, ItemOutcome, JobStatus
 
 

@@ -19,8 +19,7 @@ from typing import Any
 import anyio
 
 from clerk_sessions import AsyncClerk, Clerk, RateLimit, RetryConfig
-from clerk_sessions import redis as redis_module
-from clerk_sessions.redis import RedisRateLimit
+from clerk_sessions.redis import RedisRateLimit, _binding
 
 
 class _Count(logging.Handler):
@@ -39,7 +38,7 @@ class _Count(logging.Handler):
 def _limiter(spec: dict[str, Any]) -> Any:
     if spec.get("probe_every"):
         # Tests shorten the wait before Redis is tried again after a failure.
-        redis_module._PROBE_EVERY_S = spec["probe_every"]
+        _binding._PROBE_EVERY_S = spec["probe_every"]
     if spec["kind"] == "local":
         return RateLimit(spec["requests"], spec["per_seconds"])
     quota = RedisRateLimit(spec["redis_url"], spec["requests"], spec["per_seconds"])

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import pytest
 
-from clerk_sessions import redis as redis_module
+from clerk_sessions.redis import _binding
 
 
 def max_in_window(times: Iterable[float], per_seconds: float) -> int:
@@ -30,7 +30,7 @@ def accepted_times(records: Sequence[object]) -> list[float]:
 @pytest.fixture
 def fast_probe(monkeypatch: pytest.MonkeyPatch) -> float:
     """Redis is tried again 0.2 s after a failure (instead of 2 s), to keep tests short."""
-    monkeypatch.setattr(redis_module, "_PROBE_EVERY_S", 0.2)
+    monkeypatch.setattr(_binding, "_PROBE_EVERY_S", 0.2)
     return 0.2
 
 

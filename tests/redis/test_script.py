@@ -13,7 +13,7 @@ import coredis
 import pytest
 from coredis.commands import Script
 
-from clerk_sessions.redis import _SCRIPT
+from clerk_sessions.redis._script import SCRIPT as QUOTA_SCRIPT
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ SLACK_US = 250_000
 PAUSE = "q:pause"
 STARTED, PLANNED = "q:started", "q:planned"
 SHARE_STARTED, SHARE_PLANNED = "q:share:bulk:started", "q:share:bulk:planned"
-SCRIPT: Script[bytes] = Script(script=_SCRIPT)
+SCRIPT: Script[bytes] = Script(script=QUOTA_SCRIPT)
 TIME: Script[bytes] = Script(
     script="local t = redis.call('TIME') return tonumber(t[1]) * 1000000 + tonumber(t[2])"
 )

@@ -47,6 +47,9 @@ def test_32_threads_share_one_portal_and_one_pool(quiet_fake: FakeClerk) -> None
     assert portal_counts == {1}
 
 
+# Forking a process that runs threads (the portal's loop, a server's) is what this test
+# is about: Python 3.12+ warns of it in general.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_client_used_before_fork_works_in_the_child(fake: FakeClerk, served_url: str) -> None:
     stored = fake.add_session(user_id="user_1")

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.test import RequestFactory
 from starlette.requests import Request as StarletteRequest
 
-from clerk_sessions._verification import TokenVerifier, extract_token
+from clerk_sessions._request_token import extract_token
+from clerk_sessions._verification import TokenVerifier
 
 from .conftest import FROZEN_NOW, Clock, mint, payload
 
