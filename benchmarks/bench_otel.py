@@ -43,12 +43,12 @@ async def _measure(server: ServerHandle, quick: bool) -> list[dict[str, Any]]:
     async with AsyncClerk(SECRET_KEY, server_url=server.base_url) as ours:
 
         async def with_api() -> Any:
-            _telemetry._modules = sys.modules
+            _telemetry.loaded_in = sys.modules
             _telemetry._instruments = loaded
             return await ours.sessions.get(SESSION_ID)
 
         async def without() -> Any:
-            _telemetry._modules = {}
+            _telemetry.loaded_in = {}
             _telemetry._instruments = None
             return await ours.sessions.get(SESSION_ID)
 
@@ -61,7 +61,7 @@ async def _measure(server: ServerHandle, quick: bool) -> list[dict[str, Any]]:
                     {"ours": with_api, "floor": without}, rounds, inner=inner
                 )
         finally:
-            _telemetry._modules = sys.modules
+            _telemetry.loaded_in = sys.modules
             _telemetry._instruments = loaded
     provider = opentelemetry.trace.get_tracer_provider()
     return [

@@ -4,20 +4,21 @@ API.md ("Observability") is the contract; docs/how-to/opentelemetry.md shows wha
 exporter gets. The core calls in through four doors, each cheap when nothing records:
 
 - `instruments()`: None while OpenTelemetry is not in the process;
-- `start_call`, on every request: one operation call that sends one logical request
-  (the transport reports its answers, failed attempts, limiter waits and retries to
-  the `Call` it gets);
+- `start_call`, on every request once OpenTelemetry is loaded: one operation call that
+  sends one logical request (the transport reports its answers, failed attempts,
+  limiter waits and retries to the `Call` it gets);
 - `Instruments.bulk`: a bulk operation, whose span is the parent of its requests' spans;
 - `job_item`: one item of a durable job worked.
 
 When OpenTelemetry counts as present. This module never imports it on its own. A tracer
 or meter provider is set through ``opentelemetry.trace`` or ``opentelemetry.metrics``
 (by the application, or by ``opentelemetry-instrument`` at start-up), so until one of
-them is in ``sys.modules`` nobody can be listening, and a request pays one dictionary
-lookup to find that out. The first request after either appears builds the instruments,
-once: the API's proxies, which follow a provider set later. So a process without
-``opentelemetry-api`` imports nothing of it, and neither does one that has it installed
-but never loads it.
+them is in ``sys.modules`` nobody can be listening, and a request pays two dictionary
+lookups to find that out: the transport makes them itself (`loaded_in`), so that until
+then a request runs no code of this module. The first request after either appears
+builds the instruments, once: the API's proxies, which follow a provider set later. So
+a process without ``opentelemetry-api`` imports nothing of it, and neither does one that
+has it installed but never loads it.
 
 With the API and no provider, a call costs a no-op span (``is_recording()`` is False:
 no attribute is computed, no context attached) and four no-op metric calls, whose
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DURATION_BUCKETS_S",
     "JOB_OUTCOMES",
+    "METRICS_MODULE",
+    "TRACE_MODULE",
     "WAIT_BUCKETS_S",
     "Bulk",
     "Call",
@@ -61,6 +64,7 @@ __all__ = [
     "Operation",
     "instruments",
     "job_item",
+    "loaded_in",
     "retry_cause",
     "start_call",
 ]
@@ -68,10 +72,13 @@ __all__ = [
 Sleep = Callable[[float], Awaitable[Any]]
 Attributes = Mapping[str, "str | int | float"]
 
-# The modules through which a provider is set: one of them is loaded before anybody can
-# listen.
-_API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics")
-_modules = sys.modules
+#: The modules through which a provider is set: one of them is loaded before anybody can
+#: listen. The transport looks them up in `loaded_in` before it calls `start_call`.
+TRACE_MODULE = "opentelemetry.trace"
+METRICS_MODULE = "opentelemetry.metrics"
+#: Where they are looked up: ``sys.modules`` (a benchmark swaps it to compare a process
+#: that has loaded OpenTelemetry with one that has not).
+loaded_in: Mapping[str, object] = sys.modules
 
 #: Bucket boundaries (seconds) of ``clerk.client.duration``: the HTTP semantic
 #: conventions' boundaries, then longer ones for the bulk operations (minutes at quota).
@@ -386,7 +393,7 @@ _making = threading.Lock()
 
 def instruments() -> Instruments | None:
     """The process's instruments; None while OpenTelemetry is not loaded (see above)."""
-    if _instruments is None and (_API_MODULES[0] in _modules or _API_MODULES[1] in _modules):
+    if _instruments is None and (TRACE_MODULE in loaded_in or METRICS_MODULE in loaded_in):
         return _make()
     return _instruments
 
@@ -399,17 +406,12 @@ def _make() -> Instruments:
         return _instruments
 
 
-def start_call(operation: Operation, base_url: str, sleep: Sleep) -> Call | None:
+def start_call(operation: Operation, base_url: str, sleep: Sleep) -> Call:
     """Start recording one call of ``operation`` against ``base_url`` (``sleep``: the
-    transport's, which the `Call` waits with); None while OpenTelemetry is not loaded.
-
-    On every request: `instruments` inlined."""
+    transport's, which the `Call` waits with). Called once OpenTelemetry is loaded (the
+    caller has looked in `loaded_in`)."""
     telemetry = _instruments
-    if telemetry is None:
-        if _API_MODULES[0] not in _modules and _API_MODULES[1] not in _modules:
-            return None
-        telemetry = _make()
-    return Call(telemetry, operation, base_url, sleep)
+    return Call(telemetry if telemetry is not None else _make(), operation, base_url, sleep)
 
 
 def job_item(outcome: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 import anyio
 
-from clerk_sessions import models
+from clerk_sessions import _telemetry, models
 from clerk_sessions._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT_MS,
@@ -52,7 +52,7 @@ from clerk_sessions._http.engine import HTTPX2, Engine
 from clerk_sessions._logging import log_attempt
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
-from clerk_sessions._telemetry import Call, Operation, start_call
+from clerk_sessions._telemetry import METRICS_MODULE, TRACE_MODULE, Call, Operation
 
 __all__ = ["TRACE_ID_HEADER", "Transport"]
 
@@ -311,14 +311,9 @@ class Transport:
             # without them skips the module.
             from clerk_sessions import _options
 
-            if server_url is not None:
-                base = _options.check_server_url(server_url)
-            if timeout_ms is not None:
-                deadline = cast("int", _options.check_timeout_ms(timeout_ms)) / 1000
-                timeout = self.engine.timeout(deadline)
-            extra = _options.check_http_headers(http_headers)
-            if extra:
-                headers = {**(headers or {}), **extra}
+            base, deadline, timeout, headers = _options.per_call(
+                self.engine, server_url, timeout_ms, http_headers, base, deadline, timeout, headers
+            )
         if api_version is not None:
             headers = {**(headers or {}), "Clerk-API-Version": api_version}
         if deadline_s is not None and deadline_s < deadline:
@@ -328,8 +323,10 @@ class Transport:
         pause_cap_s = _DEFAULT_PAUSE_CAP_S if policy is None else policy.pause_cap_s
         url = base + path
         attempts = 0
-        # Ended below, however the call ends: nothing raises in between.
-        call = None if operation is None else start_call(operation, base, self.sleep)
+        call: Call | None = None  # once started, ended below however the call ends
+        loaded = _telemetry.loaded_in  # no telemetry code runs before OpenTelemetry is loaded
+        if operation is not None and (TRACE_MODULE in loaded or METRICS_MODULE in loaded):
+            call = _telemetry.start_call(operation, base, self.sleep)
 
         async def attempt(budget_s: float | None = None) -> Any:
             nonlocal attempts
@@ -368,12 +365,9 @@ class Transport:
                     # Only a failure goes into the retry machinery.
                     if not policy.wants_retry(failure, replay_safe):
                         raise
+                    sleep = self.sleep if call is None else call.retry_sleep
                     result = await policy.retry(
-                        failure,
-                        attempt,
-                        started=started,
-                        replay_safe=replay_safe,
-                        sleep=self.sleep if call is None else call.retry_sleep,
+                        failure, attempt, started=started, replay_safe=replay_safe, sleep=sleep
                     )
         except BaseException as exc:
             if call is not None:
