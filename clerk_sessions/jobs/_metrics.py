@@ -11,7 +11,7 @@ that another worker takes over (a lease that ran out) is worked, and counted, by
 
 from __future__ import annotations
 
-from clerk_sessions import _telemetry
+from clerk_sessions._telemetry import job_item
 from clerk_sessions.models import ItemOutcome
 
 __all__ = ["counted"]
@@ -26,5 +26,5 @@ def counted(outcome: ItemOutcome, *, already: bool = False) -> ItemOutcome:
         label = "not_found"
     else:
         label = "failed"
-    _telemetry.job_item(label)
+    job_item(label)
     return outcome
