@@ -9,7 +9,6 @@ import ast
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -161,14 +160,6 @@ WALK = [
 ]
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[FakeClerk, str, str]]:
-    fake = FakeClerk()
-    session_id = fake.add_session(user_id=fake.add_user())["id"]
-    with fake.serve() as url:
-        yield fake, url, session_id
-
-
 def files_entered_by_a_get(url: str, key: str, session_id: str) -> list[str]:
     entered: set[str] = set()
 
@@ -221,10 +212,12 @@ def walk_in_a_fresh_process(url: str, key: str, session_id: str, otel: bool) -> 
 
 
 @pytest.mark.parametrize("otel", [False, True], ids=["no-opentelemetry", "opentelemetry"])
-def test_a_get_crosses_six_files_of_the_sdk(served: tuple[FakeClerk, str, str], otel: bool) -> None:
+def test_a_get_crosses_six_files_of_the_sdk(
+    served_session: tuple[FakeClerk, str, str], otel: bool
+) -> None:
     """Six files; a process that has loaded OpenTelemetry adds the telemetry module's,
     and no other."""
-    fake, url, session_id = served
+    fake, url, session_id = served_session
     from clerk_sessions._config import FAST_PATHS
 
     entered = walk_in_a_fresh_process(url, fake.secret_key, session_id, otel)

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import httpx2
 import pytest
@@ -79,14 +78,6 @@ print(anyio.run(main))
 """
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[FakeClerk, str, str]]:
-    fake = FakeClerk()
-    session_id = fake.add_session(user_id=fake.add_user())["id"]
-    with fake.serve() as url:
-        yield fake, url, session_id
-
-
 def run(script: str, served: tuple[FakeClerk, str, str]) -> str:
     fake, url, session_id = served
     result = subprocess.run(
@@ -101,22 +92,22 @@ def run(script: str, served: tuple[FakeClerk, str, str]) -> str:
 
 
 def test_without_opentelemetry_installed_nothing_of_it_is_imported(
-    served: tuple[FakeClerk, str, str],
+    served_session: tuple[FakeClerk, str, str],
 ) -> None:
-    assert run(UNINSTALLED + CALLS, served) == "[]"
-    assert len(served[0].requests) == 3
+    assert run(UNINSTALLED + CALLS, served_session) == "[]"
+    assert len(served_session[0].requests) == 3
 
 
 def test_installed_but_never_loaded_by_the_application_it_stays_unimported(
-    served: tuple[FakeClerk, str, str],
+    served_session: tuple[FakeClerk, str, str],
 ) -> None:
-    assert run(CALLS, served) == "[]"
+    assert run(CALLS, served_session) == "[]"
 
 
 def test_opentelemetry_set_up_after_the_first_call_traces_the_next_one(
-    served: tuple[FakeClerk, str, str],
+    served_session: tuple[FakeClerk, str, str],
 ) -> None:
-    assert json.loads(run(LOADED_LATER, served).replace("'", '"')) == ["clerk.sessions.get"]
+    assert json.loads(run(LOADED_LATER, served_session).replace("'", '"')) == ["clerk.sessions.get"]
 
 
 @pytest.mark.anyio
