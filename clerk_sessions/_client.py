@@ -25,6 +25,7 @@ from clerk_sessions._http.transport import Transport
 from clerk_sessions._logging import configure_logging_from_env
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._resources.sessions import AsyncSessions
+from clerk_sessions._telemetry import Operation
 
 if TYPE_CHECKING:
     import httpx
@@ -50,6 +51,9 @@ _JWKS_RETRY = RetryConfig(
     max_attempts=2,
     max_retry_after_ms=1000,
 )
+# A fetch of the keys is a span of its own (a child of whatever verifies the token);
+# verification itself, networkless and on every authenticated request, is not traced.
+_JWKS = Operation("jwks", "GET", "/jwks", span_name="clerk.jwks")
 
 
 class _Auth:
@@ -85,6 +89,7 @@ class _Auth:
             retries=None if transport.policy(UNSET) is None else _JWKS_RETRY,
             deadline_s=_JWKS_DEADLINE_S,
             rate_limited=False,
+            operation=_JWKS,
         )
         return data
 

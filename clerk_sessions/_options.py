@@ -45,6 +45,7 @@ __all__ = [
     "jwt_key",
     "limiters",
     "max_response_bytes",
+    "per_call",
     "secret_key",
     "server_url",
 ]
@@ -252,6 +253,30 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Visible ASCII, spaces and tabs: no line breaks (header injection) and nothing an HTTP
 # library would have to encode.
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def per_call(
+    engine: Engine,
+    server_url: str | None,
+    timeout_ms: int | None,
+    http_headers: Mapping[str, str] | None,
+    base: str,
+    deadline: float,
+    timeout: Any,
+    headers: dict[str, str] | None,
+) -> tuple[str, float, Any, dict[str, str] | None]:
+    """A request's per-call options, each checked, applied to what its client would send
+    (`Transport.request`): the server URL ``base``, the attempt's ``deadline`` in seconds
+    and the engine's ``timeout``, and the ``headers``."""
+    if server_url is not None:
+        base = check_server_url(server_url)
+    if timeout_ms is not None:
+        deadline = cast("int", check_timeout_ms(timeout_ms)) / 1000
+        timeout = engine.timeout(deadline)
+    extra = check_http_headers(http_headers)
+    if extra:
+        headers = {**(headers or {}), **extra}
+    return base, deadline, timeout, headers
 
 
 def check_http_headers(http_headers: Mapping[str, str] | None) -> dict[str, str] | None:

@@ -33,6 +33,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -63,12 +64,15 @@ _CANCEL_GRACE_S = 2.0
 
 
 class _Call(Generic[T]):
-    """One coroutine run on the portal's loop for a blocked caller thread."""
+    """One coroutine run on the portal's loop for a blocked caller thread, in a copy of
+    the caller's context: what the caller's context variables hold (its current
+    OpenTelemetry span, so the call's spans are its children) holds in the call too."""
 
-    __slots__ = ("coro", "done", "error", "result", "task")
+    __slots__ = ("context", "coro", "done", "error", "result", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
         self.coro = coro
+        self.context = contextvars.copy_context()
         self.done = threading.Lock()
         self.done.acquire()
         self.task: asyncio.Task[T] | None = None
@@ -76,7 +80,7 @@ class _Call(Generic[T]):
 
     def start(self) -> None:
         """On the loop: run the coroutine as a task."""
-        self.task = task = asyncio.get_running_loop().create_task(self.coro)
+        self.task = task = asyncio.get_running_loop().create_task(self.coro, context=self.context)
         task.add_done_callback(self._finish)
 
     def _finish(self, task: asyncio.Task[T]) -> None:
@@ -260,7 +264,7 @@ class Portal:
         if not FAST_PATHS:
             return _call_through_anyio(running, fn)
         call = _Call(fn(running.client))
-        running.loop.call_soon_threadsafe(call.start)
+        running.loop.call_soon_threadsafe(call.start, context=call.context)
         try:
             call.done.acquire()
         except BaseException:

@@ -31,12 +31,14 @@ from __future__ import annotations
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Collection,
     Iterable,
     Iterator,
     Mapping,
 )
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
@@ -50,9 +52,13 @@ from clerk_sessions._errors import (
     SDKError,
 )
 from clerk_sessions._options import call_options
+from clerk_sessions._resources.operations import REVOKE_ALL, REVOKE_MANY
+from clerk_sessions._telemetry import Operation, instruments
 from clerk_sessions.models import QueryParamStatus, Session, SessionStatus
 
 if TYPE_CHECKING:
+    from clerk_sessions._http.transport import Transport
+
     # Defined on first use (clerk_sessions.models): this module loads with every client.
     from clerk_sessions.models import BulkRevokeResult
 
@@ -63,9 +69,11 @@ __all__ = [
     "Sessions",
     "check_concurrency",
     "check_progress",
+    "failure_listener",
     "revoke_all",
     "revoke_many",
     "revoke_one",
+    "revoke_telling",
 ]
 
 
@@ -109,6 +117,14 @@ class Sessions(Protocol):
 
 ProgressCallback = Callable[[int, "int | None"], object]
 """``on_progress(done, total)``: ``total`` is None when the number of ids is not known."""
+
+#: Called with each id that failed and its exception, as it fails, by the bulk calls
+#: started where it is set: the command line's progress counts failures with it, which
+#: ``on_progress(done, total)`` cannot say. A context variable, so the public methods keep
+#: their signatures (and their spans); worker tasks see the value of the task that called.
+failure_listener: ContextVar[Callable[[str, Exception], object] | None] = ContextVar(
+    "clerk_sessions_failure_listener", default=None
+)
 
 #: The attribute under which an exception leaving a bulk call carries what was done.
 RESULT_ATTRIBUTE = "bulk_result"
@@ -255,6 +271,7 @@ class _Run:
         self.revoked: dict[str, Session] = {}
         self.failed: dict[str, Exception] = {}
         self.error: Exception | None = None
+        self.on_failure = failure_listener.get()
 
     def result(self) -> BulkRevokeResult:
         return models.BulkRevokeResult(revoked=self.revoked, failed=self.failed)
@@ -282,6 +299,8 @@ class _Run:
             # Whatever one id raised (an API error, a bad id, a parser's or a library's
             # exception) is that id's outcome; the others still get their turn.
             self.failed[session_id] = _compact(exc)
+            if self.on_failure is not None:
+                self.on_failure(session_id, exc)
         else:
             self.revoked[session_id] = session
         self.progress()
@@ -309,8 +328,23 @@ async def revoke_one(
     is raised as it came (the durable jobs share this with `revoke_many`). ``options``
     are the per-call options (``retries``, ``server_url``, ...) of both requests.
     """
+    session, _ = await revoke_telling(sessions, session_id, done_statuses=done_statuses, **options)
+    return session
+
+
+async def revoke_telling(
+    sessions: Sessions,
+    session_id: str,
+    *,
+    done_statuses: Collection[SessionStatus] = (SessionStatus.REVOKED,),
+    **options: Any,
+) -> tuple[Session, bool]:
+    """`revoke_one`, also telling whether the session was active until this call: False
+    when the API refused the revoke, or answered with a session that is not revoked (it
+    had ended). An API that answers a revoke of a revoked session with that session, as
+    Clerk's does, makes the two look alike: that counts as True."""
     try:
-        return await sessions.revoke(session_id, **options)
+        session = await sessions.revoke(session_id, **options)
     except ClerkErrors as exc:
         if exc.status_code not in _REFUSAL_STATUSES:
             raise
@@ -320,7 +354,8 @@ async def revoke_one(
             raise exc from None
         if current.status not in done_statuses:
             raise
-        return current
+        return current, False
+    return session, session.status == SessionStatus.REVOKED
 
 
 async def revoke_many(
@@ -411,10 +446,30 @@ async def revoke_all(
     return models.BulkRevokeResult(revoked=revoked, failed=failed)
 
 
+async def _traced(
+    operation: Operation, base_url: str, run: Awaitable[BulkRevokeResult]
+) -> BulkRevokeResult:
+    """``run`` under the bulk operation's span, the parent of its requests' spans."""
+    telemetry = instruments()
+    if telemetry is None:
+        return await run
+    bulk = telemetry.bulk(operation, base_url)
+    try:
+        result = await run
+    except BaseException as exc:
+        bulk.end(exc, getattr(exc, RESULT_ATTRIBUTE, None))
+        raise
+    bulk.end(None, result)
+    return result
+
+
 class BulkRevocation:
     """``revoke_many`` and ``revoke_all``: the bulk operations of ``clerk.sessions``
     (`clerk_sessions._resources.sessions.AsyncSessions` inherits them, and the sync facade
     has them as its own)."""
+
+    # The resource's: its URL names the server in the bulk operations' spans.
+    _transport: Transport
 
     async def revoke_many(
         self,
@@ -464,18 +519,17 @@ class BulkRevocation:
           ids whose request was in flight are in neither map (the server may or may not
           have revoked them), and ids never drawn are not in it.
         """
-        return await revoke_many(
+        options = call_options(
+            retries=retries, server_url=server_url, timeout_ms=timeout_ms, http_headers=http_headers
+        )
+        run = revoke_many(
             cast("Sessions", self),
             session_ids,
             concurrency=concurrency,
             on_progress=on_progress,
-            **call_options(
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-            ),
+            **options,
         )
+        return await _traced(REVOKE_MANY, server_url or self._transport.base_url, run)
 
     async def revoke_all(
         self,
@@ -499,16 +553,15 @@ class BulkRevocation:
         across those rounds (``total`` is the number of sessions found so far). Errors,
         early stops and the result are as for `revoke_many`.
         """
-        return await revoke_all(
+        options = call_options(
+            retries=retries, server_url=server_url, timeout_ms=timeout_ms, http_headers=http_headers
+        )
+        run = revoke_all(
             cast("Sessions", self),
             user_id=user_id,
             client_id=client_id,
             concurrency=concurrency,
             on_progress=on_progress,
-            **call_options(
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                http_headers=http_headers,
-            ),
+            **options,
         )
+        return await _traced(REVOKE_ALL, server_url or self._transport.base_url, run)

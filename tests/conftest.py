@@ -6,12 +6,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests._engine import LEGACY, hx, legacy_fake_transport
 from tests._redis import RedisServer
+
+if TYPE_CHECKING:
+    from clerk_sessions.testing import FakeClerk
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # shared/ lies beside the checkout, both here and in CI; CLERK_SHARED_DIR overrides.
@@ -92,6 +95,18 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 # Every FakeClerk built anywhere in the suite checks each response it sends against
 # the spec of the request's Clerk-API-Version (clerk_sessions.testing._validation).
 os.environ.setdefault("CLERK_SESSIONS_FAKE_VALIDATE", str(OPENAPI_DIR))
+
+
+@pytest.fixture
+def served_session() -> Iterator[tuple[FakeClerk, str, str]]:
+    """A fake with one user's session, served on a loopback port: the fake, its URL and
+    the session's id."""
+    from clerk_sessions.testing import FakeClerk  # imported by the tests that use it only
+
+    fake = FakeClerk()
+    session_id = fake.add_session(user_id=fake.add_user())["id"]
+    with fake.serve() as url:
+        yield fake, url, session_id
 
 
 def _fake_clerk_violations() -> list[object]:

@@ -1,12 +1,14 @@
 """The layout holds: no import cycle, no hand-written module over 600 lines, and a
-``sessions.get`` that crosses at most six of the SDK's files (the walk is in
+``sessions.get`` that crosses at most six of the SDK's files, and only the telemetry
+module's besides once the process has loaded OpenTelemetry (the walk is in
 docs/explanation/architecture.md, "A get, file by file")."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -158,14 +160,6 @@ WALK = [
 ]
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[FakeClerk, str, str]]:
-    fake = FakeClerk()
-    session_id = fake.add_session(user_id=fake.add_user())["id"]
-    with fake.serve() as url:
-        yield fake, url, session_id
-
-
 def files_entered_by_a_get(url: str, key: str, session_id: str) -> list[str]:
     entered: set[str] = set()
 
@@ -188,12 +182,48 @@ def files_entered_by_a_get(url: str, key: str, session_id: str) -> list[str]:
     return sorted(entered)
 
 
-def test_a_get_crosses_six_files_of_the_sdk(served: tuple[FakeClerk, str, str]) -> None:
-    fake, url, session_id = served
+# Run in a fresh process, so that what earlier tests of the same worker loaded (above
+# all OpenTelemetry, which makes every call enter _telemetry.py) does not count.
+WALK_SCRIPT = """
+import json, sys
+if sys.argv[4] == "otel":
+    import opentelemetry.trace  # as an application that traces has it: no provider set
+from tests.test_layout import files_entered_by_a_get
+entered = files_entered_by_a_get(*sys.argv[1:4])
+otel = sorted(name for name in sys.modules if name.startswith("opentelemetry"))
+print(json.dumps({"entered": entered, "otel": otel}))
+"""
+
+
+def walk_in_a_fresh_process(url: str, key: str, session_id: str, otel: bool) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", WALK_SCRIPT, url, key, session_id, "otel" if otel else "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PACKAGE.parent,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.splitlines()[-1])
+    # Without it, nothing of OpenTelemetry is loaded: the walk is the SDK's alone.
+    assert bool(found["otel"]) is otel, found["otel"]
+    return found["entered"]
+
+
+@pytest.mark.parametrize("otel", [False, True], ids=["no-opentelemetry", "opentelemetry"])
+def test_a_get_crosses_six_files_of_the_sdk(
+    served_session: tuple[FakeClerk, str, str], otel: bool
+) -> None:
+    """Six files; a process that has loaded OpenTelemetry adds the telemetry module's,
+    and no other."""
+    fake, url, session_id = served_session
     from clerk_sessions._config import FAST_PATHS
 
-    entered = files_entered_by_a_get(url, fake.secret_key, session_id)
+    entered = walk_in_a_fresh_process(url, fake.secret_key, session_id, otel)
+    sdk = [name for name in entered if name != "_telemetry.py"]
+    assert ("_telemetry.py" in entered) is otel, entered
     if FAST_PATHS:
-        assert entered == sorted(WALK)
+        assert sdk == sorted(WALK)
     else:  # cattrs' own hooks decode, from the converter module
-        assert len(entered) <= 6, entered
+        assert len(sdk) <= 6, entered

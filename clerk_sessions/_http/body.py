@@ -1,4 +1,10 @@
-"""Reading an answer's body within ``max_response_bytes``, on either engine.
+"""A request's body encoded the same on every engine, and an answer's body read within
+``max_response_bytes``, on either engine.
+
+The SDK encodes JSON itself (`encode_json`) rather than pass ``json=`` to the engine:
+httpx 0.27, the legacy engine's floor, spaces its JSON where httpx2 and httpx 0.28 do
+not, and a call sends the same bytes on every engine. It is encoded once per call, not
+once per attempt.
 
 The body is read raw from the stream and inflated here with a bounded output, so no
 read ever produces more than what is left of the limit: a gzip bomb costs no more memory
@@ -10,6 +16,7 @@ asks only for what it can inflate this way (`ACCEPT_ENCODING`).
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import zlib
 from typing import Any
@@ -17,13 +24,18 @@ from typing import Any
 from clerk_sessions._errors import SDKError
 from clerk_sessions._http.pool import is_own_stream
 
-__all__ = ["ACCEPT_ENCODING", "discard_connection", "read_body"]
+__all__ = ["ACCEPT_ENCODING", "discard_connection", "encode_json", "read_body"]
 
 ACCEPT_ENCODING = "gzip, deflate"
 # zlib's header detection: a gzip or a zlib stream (what servers send as "deflate").
 _INFLATE_WBITS = zlib.MAX_WBITS | 32
 # How much of a too-large answer is kept on the error, to show what it was.
 _EXCERPT_BYTES = 1024
+
+
+def encode_json(body: object) -> bytes:
+    """``body`` as httpx2 encodes ``json=``: compact, UTF-8, no NaN or infinity."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _too_large(limit: int, response: Any, excerpt: bytes) -> SDKError:

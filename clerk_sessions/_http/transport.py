@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 import random
 import time
@@ -27,7 +26,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 import anyio
 
-from clerk_sessions import models
+from clerk_sessions import _telemetry, models
 from clerk_sessions._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT_MS,
@@ -47,12 +46,13 @@ from clerk_sessions._errors import (
     describe_cause,
     error_from_response,
 )
-from clerk_sessions._http.body import ACCEPT_ENCODING, discard_connection, read_body
+from clerk_sessions._http.body import ACCEPT_ENCODING, discard_connection, encode_json, read_body
 from clerk_sessions._http.client import build_client
 from clerk_sessions._http.engine import HTTPX2, Engine
 from clerk_sessions._logging import log_attempt
 from clerk_sessions._ratelimit import RateLimit, SharedLimiter
 from clerk_sessions._retry import RetryPolicy, parse_retry_after
+from clerk_sessions._telemetry import METRICS_MODULE, TRACE_MODULE, Call, Operation
 
 __all__ = ["TRACE_ID_HEADER", "Transport"]
 
@@ -230,6 +230,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: Literal[False] = ...,
+        operation: Operation | None = ...,
     ) -> T: ...
 
     @overload
@@ -249,6 +250,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: Literal[True],
+        operation: Operation | None = ...,
     ) -> models.RawResponse[T]: ...
 
     @overload
@@ -268,6 +270,7 @@ class Transport:
         deadline_s: float | None = ...,
         rate_limited: bool = ...,
         raw: bool,
+        operation: Operation | None = ...,
     ) -> T | models.RawResponse[T]: ...
 
     async def request(
@@ -286,6 +289,7 @@ class Transport:
         deadline_s: float | None = None,
         rate_limited: bool = True,
         raw: bool = False,
+        operation: Operation | None = None,
     ) -> T | models.RawResponse[T]:
         """Send one logical request (with its retries) to ``path`` (with its query) under
         the server URL, and decode a 2XX body (``raw``: return it undecoded).
@@ -296,6 +300,7 @@ class Transport:
         checked here before the rate limit or the network is touched. ``deadline_s``
         shortens this request's per-attempt deadline (``/jwks``); ``rate_limited=False``
         sends it outside the client's rate limit (``/jwks``, which Clerk does not limit).
+        ``operation`` names the call's span and metrics (`clerk_sessions._telemetry`).
         """
         base = self.base_url
         headers = self._call_headers
@@ -306,14 +311,9 @@ class Transport:
             # without them skips the module.
             from clerk_sessions import _options
 
-            if server_url is not None:
-                base = _options.check_server_url(server_url)
-            if timeout_ms is not None:
-                deadline = cast("int", _options.check_timeout_ms(timeout_ms)) / 1000
-                timeout = self.engine.timeout(deadline)
-            extra = _options.check_http_headers(http_headers)
-            if extra:
-                headers = {**(headers or {}), **extra}
+            base, deadline, timeout, headers = _options.per_call(
+                self.engine, server_url, timeout_ms, http_headers, base, deadline, timeout, headers
+            )
         if api_version is not None:
             headers = {**(headers or {}), "Clerk-API-Version": api_version}
         if deadline_s is not None and deadline_s < deadline:
@@ -321,50 +321,65 @@ class Transport:
             timeout = self.engine.timeout(deadline_s)
         content = None
         if json_body is not None:
-            # Encoded here, once for every attempt, rather than by the engine: httpx 0.27
-            # spaces its JSON where httpx2 and httpx 0.28 do not, and the SDK sends the
-            # same bytes on every engine (those of httpx2's own encoding).
-            content = json.dumps(
-                json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode()
+            content = encode_json(json_body)
             headers = {**(headers or {}), "Content-Type": "application/json"}
         policy = self.policy(retries)
         pause_cap_s = _DEFAULT_PAUSE_CAP_S if policy is None else policy.pause_cap_s
         url = base + path
         attempts = 0
+        call: Call | None = None  # once started, ended below however the call ends
+        loaded = _telemetry.loaded_in  # no telemetry code runs before OpenTelemetry is loaded
+        if operation is not None and (TRACE_MODULE in loaded or METRICS_MODULE in loaded):
+            call = _telemetry.start_call(operation, base, self.sleep)
 
         async def attempt(budget_s: float | None = None) -> Any:
             nonlocal attempts
             attempts += 1
             # A retry never runs past the policy's budget (max_elapsed_time_ms).
             limit = deadline if budget_s is None or budget_s > deadline else budget_s
-            return await self._attempt(
-                method,
-                url,
-                path,
-                decode,
-                headers,
-                content,
-                timeout,
-                limit,
-                pause_cap_s,
-                attempts,
-                rate_limited=rate_limited,
-                raw=raw,
-            )
-
-        if policy is None:
-            return await attempt()  # type: ignore[no-any-return]
-        started = policy.clock()
-        try:
-            return await attempt()  # type: ignore[no-any-return]
-        except ClerkSessionsError as failure:
-            # Only a failure goes into the retry machinery.
-            if not policy.wants_retry(failure, replay_safe):
+            try:
+                return await self._attempt(
+                    method,
+                    url,
+                    path,
+                    decode,
+                    headers,
+                    content,
+                    timeout,
+                    limit,
+                    pause_cap_s,
+                    attempts,
+                    call,
+                    rate_limited=rate_limited,
+                    raw=raw,
+                )
+            except BaseException as exc:
+                if call is not None:
+                    call.attempt_failed(exc)
                 raise
-            return await policy.retry(
-                failure, attempt, started=started, replay_safe=replay_safe, sleep=self.sleep
-            )
+
+        try:
+            if policy is None:
+                result = await attempt()
+            else:
+                started = policy.clock()
+                try:
+                    result = await attempt()
+                except ClerkSessionsError as failure:
+                    # Only a failure goes into the retry machinery.
+                    if not policy.wants_retry(failure, replay_safe):
+                        raise
+                    sleep = self.sleep if call is None else call.retry_sleep
+                    result = await policy.retry(
+                        failure, attempt, started=started, replay_safe=replay_safe, sleep=sleep
+                    )
+        except BaseException as exc:
+            if call is not None:
+                call.end(exc, attempts)
+            raise
+        if call is not None:
+            call.end(None, attempts)
+        return result  # type: ignore[no-any-return]
 
     async def _exchange(
         self,
@@ -425,14 +440,19 @@ class Transport:
         deadline_s: float,
         pause_cap_s: float,
         attempt: int,
+        call: Call | None,
         *,
         rate_limited: bool,
         raw: bool,
     ) -> Any:
         rate_limit = self.rate_limit if rate_limited else None
-        started_at = None if rate_limit is None else await rate_limit.acquire(self.sleep)
         shared = self.shared_limit if rate_limited else None
-        token = None if shared is None else await shared.acquire(self.sleep)
+        # A limiter waits with the call's sleep, which counts the wait.
+        sleep = self.sleep if call is None else call.limiter_sleep
+        started_at = None if rate_limit is None else await rate_limit.acquire(sleep)
+        token = None if shared is None else await shared.acquire(sleep)
+        if call is not None and (rate_limit is not None or shared is not None):
+            call.acquired()
         # Nothing is measured or formatted for logs nobody reads.
         debug_logger = self.debug_logger
         log = logger.isEnabledFor(logging.DEBUG) or (
@@ -511,6 +531,8 @@ class Transport:
             elif shared is not None:
                 await shared.finished(token)
         status = response.status_code
+        if call is not None:
+            call.answered(status, response.headers.get(TRACE_ID_HEADER) if call.recording else None)
         if 200 <= status < 300:
             trace_id = response.headers.get(TRACE_ID_HEADER)
             if log:

@@ -22,6 +22,7 @@ from clerk_sessions._codec import decode
 from clerk_sessions._config import UNSET, VERIFY_API_VERSION, RetryConfig, Unset
 from clerk_sessions._errors import AnswerMismatch, GoneError
 from clerk_sessions._resources import bodies
+from clerk_sessions._resources import operations as op
 from clerk_sessions._resources.pagination import Paging, list_path
 from clerk_sessions._resources.raw import AsyncSessionsWithRawResponse
 from clerk_sessions._revocation import BulkRevocation
@@ -29,6 +30,7 @@ from clerk_sessions.models import QueryParamStatus, Session
 
 if TYPE_CHECKING:
     from clerk_sessions._http.transport import Transport
+    from clerk_sessions._telemetry import Operation
 
     # Defined on first use (clerk_sessions.models): read there at run time.
     from clerk_sessions.models import (
@@ -115,7 +117,8 @@ class _Request(Generic[T]):
     """One operation's request, as its builder says it: what the plain operation and its
     ``with_raw_response`` form both send.
 
-    ``gone_hint``, when set, is what a 410 means for this request, said on the `GoneError`.
+    ``operation`` names it and gives its method; ``gone_hint``, when set, is what a 410
+    means for this request, said on the `GoneError`.
     """
 
     __slots__ = (
@@ -123,14 +126,14 @@ class _Request(Generic[T]):
         "decode",
         "gone_hint",
         "json_body",
-        "method",
+        "operation",
         "path",
         "replay_safe",
     )
 
     def __init__(
         self,
-        method: str,
+        operation: Operation,
         path: str,
         decode: Callable[[bytes], T],
         *,
@@ -139,7 +142,7 @@ class _Request(Generic[T]):
         api_version: str | None = None,
         gone_hint: str | None = None,
     ) -> None:
-        self.method = method
+        self.operation = operation
         self.path = path
         self.decode = decode
         self.replay_safe = replay_safe
@@ -423,7 +426,7 @@ class AsyncSessions(Paging, BulkRevocation):
     ) -> Any:
         try:
             return await self._transport.request(
-                request.method,
+                request.operation.method,
                 request.path,
                 request.decode,
                 replay_safe=request.replay_safe,
@@ -434,6 +437,7 @@ class AsyncSessions(Paging, BulkRevocation):
                 json_body=request.json_body,
                 api_version=request.api_version,
                 raw=raw,
+                operation=request.operation,
             )
         except GoneError as exc:
             if request.gone_hint is None:
@@ -452,7 +456,7 @@ class AsyncSessions(Paging, BulkRevocation):
         offset: int | None,
     ) -> _Request[_SessionList]:
         path = list_path(client_id, user_id, status, paginated, limit, offset)
-        return _Request("GET", path, _decode_list, replay_safe=True)
+        return _Request(op.LIST, path, _decode_list, replay_safe=True)
 
     def _list_page_request(
         self,
@@ -463,7 +467,7 @@ class AsyncSessions(Paging, BulkRevocation):
         offset: int | None,
     ) -> _Request[SessionPage]:
         path = list_path(client_id, user_id, status, True, limit, offset)
-        return _Request("GET", path, decode.decode_session_page, replay_safe=True)
+        return _Request(op.LIST_PAGE, path, decode.decode_session_page, replay_safe=True)
 
     def _create_request(
         self,
@@ -473,22 +477,22 @@ class AsyncSessions(Paging, BulkRevocation):
     ) -> _Request[Session]:
         body = bodies.create_body(request, user_id, active_organization_id)
         return _Request(
-            "POST", "/sessions", decode.decode_session, replay_safe=False, json_body=body
+            op.CREATE, "/sessions", decode.decode_session, replay_safe=False, json_body=body
         )
 
     def _get_request(self, session_id: str) -> _Request[Session]:
         # The answer must be the session asked for (`_decode_session_for`).
         path = _session_path(session_id)
-        return _Request("GET", path, _decode_session_for(session_id), replay_safe=True)
+        return _Request(op.GET, path, _decode_session_for(session_id), replay_safe=True)
 
     def _revoke_request(self, session_id: str) -> _Request[Session]:
         path = _session_path(session_id, "/revoke")
-        return _Request("POST", path, _decode_session_for(session_id), replay_safe=True)
+        return _Request(op.REVOKE, path, _decode_session_for(session_id), replay_safe=True)
 
     def _verify_request(self, session_id: str, token: str | None) -> _Request[Session]:
         _warn_verify()
         return _Request(
-            "POST",
+            op.VERIFY,
             _session_path(session_id, "/verify"),
             _decode_session_for(session_id),
             replay_safe=True,
@@ -503,14 +507,22 @@ class AsyncSessions(Paging, BulkRevocation):
     ) -> _Request[SessionToken]:
         path = _session_path(session_id, "/tokens")
         body = bodies.expires_body(expires_in_seconds)
-        return _Request("POST", path, bodies.decode_token, replay_safe=True, json_body=body)
+        return _Request(
+            op.CREATE_TOKEN, path, bodies.decode_token, replay_safe=True, json_body=body
+        )
 
     def _create_token_from_template_request(
         self, session_id: str, template_name: str, expires_in_seconds: float | None
     ) -> _Request[SessionToken]:
         path = _template_path(session_id, template_name)
         body = bodies.expires_body(expires_in_seconds)
-        return _Request("POST", path, bodies.decode_token, replay_safe=True, json_body=body)
+        return _Request(
+            op.CREATE_TOKEN_FROM_TEMPLATE,
+            path,
+            bodies.decode_token,
+            replay_safe=True,
+            json_body=body,
+        )
 
     def _refresh_request(
         self,
@@ -520,4 +532,4 @@ class AsyncSessions(Paging, BulkRevocation):
     ) -> _Request[SessionRefresh]:
         path = _session_path(session_id, "/refresh")
         body = bodies.refresh_body(request, **fields)
-        return _Request("POST", path, bodies.decode_refresh, replay_safe=False, json_body=body)
+        return _Request(op.REFRESH, path, bodies.decode_refresh, replay_safe=False, json_body=body)

@@ -382,6 +382,7 @@ def work_command(
     Exit 0 when the job is done with no failure, 1 when items failed (`job failed`
     lists them). Interrupted, it gives its chunks back: run it again to resume.
     """
+    from clerk_sessions.cli import _watch
     from clerk_sessions.errors import AuthenticationError, PermissionDeniedError
 
     out = state.output
@@ -405,11 +406,19 @@ def work_command(
                     if bar is not None:
                         bar(done, total)
 
-                on_progress(status.revoked + status.failed, status.total)
-                try:
-                    status = await job.work(
+                async def work() -> JobStatus:
+                    return await job.work(
                         clerk, concurrency=concurrency, lease_s=lease, on_progress=on_progress
                     )
+
+                try:
+                    if bar is None:
+                        status = await work()
+                    else:
+                        # The failures so far, from the job's counts (every worker's).
+                        _watch.show(bar, status)
+                        status = await _watch.alongside(work, lambda: _watch.follow(job, bar))
+                        _watch.show(bar, status)
                 except (AuthenticationError, PermissionDeniedError) as exc:
                     raise CommandError(
                         f"{exc} (check CLERK_SECRET_KEY: nothing was recorded for the "
@@ -425,9 +434,33 @@ def work_command(
 @job_group.command("status")
 @click.argument("name")
 @_store_option
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Refresh until the job is done: a progress bar on a terminal, else a line (--json: "
+    "a JSON line) whenever the counts change. Ctrl-C stops watching, not the job.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --watch: how often to read the job's counts.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=86_400.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --watch: stop watching after this long, done or not (exit 1 when not).",
+)
 @output_options
 @click.pass_obj
-def status_command(state: State, name: str, store: str) -> int:
+def status_command(
+    state: State, name: str, store: str, watch: bool, interval: float, timeout: float
+) -> int:
     """How far job NAME is: revoked, failed, pending.
 
     Exit 0 when done with no failure, 1 otherwise (failures, or not done).
@@ -436,7 +469,16 @@ def status_command(state: State, name: str, store: str) -> int:
 
     async def body() -> int:
         async with await _open(store, name) as job:
-            return _say_status(out, job, await job.status())
+            if not watch:
+                return _say_status(out, job, await job.status())
+            from clerk_sessions.cli._watch import watch_status
+
+            state.interrupt_note = f"stopped watching job {name}; the job itself goes on"
+            status = await watch_status(out, job, _status_json, interval, timeout_s=timeout)
+            state.interrupt_note = None
+            if out.json:  # its last JSON line was this status
+                return _status_exit_code(status)
+            return _say_status(out, job, status)
 
     return _run(body)
 

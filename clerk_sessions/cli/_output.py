@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from rich.console import Console
@@ -27,6 +27,9 @@ from rich.text import Text
 
 from clerk_sessions.errors import ClerkErrors
 from clerk_sessions.models import BulkRevokeResult, Session, SessionClaims
+
+if TYPE_CHECKING:
+    from clerk_sessions.cli._progress import Bar
 
 __all__ = ["Output", "error_json", "session_json"]
 
@@ -229,38 +232,19 @@ class Output:
             self.error(f"{session_id}: {exc}")
 
     @contextmanager
-    def progress(
-        self, description: str, *, enabled: bool
-    ) -> Generator[Callable[[int, int | None], None] | None, None, None]:
-        """A progress bar on stderr; yields the ``on_progress(done, total)`` to hand the SDK.
+    def progress(self, description: str, *, enabled: bool) -> Generator[Bar | None, None, None]:
+        """A progress bar on stderr (`clerk_sessions.cli._progress`); yields the
+        ``on_progress(done, total)`` to hand the SDK, which also counts failures.
 
         Yields None when disabled, so the SDK does not even call back.
         """
         if not enabled:
             yield None
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from clerk_sessions.cli._progress import progress_bar
 
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.err,
-        )
-        task = progress.add_task(description, total=None)
-
-        def on_progress(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
-
-        with progress:
-            yield on_progress
+        with progress_bar(self.err, description) as bar:
+            yield bar
 
 
 def sessions_table(sessions: Iterable[Session], *, title: str | None = None) -> Table:

@@ -119,10 +119,12 @@ def revoke_command(state: State, session_ids: tuple[str, ...], concurrency: int)
     """
 
     async def body(clerk: AsyncClerk, out: Output) -> int:
+        from clerk_sessions.cli._progress import counting_failures
+
         enabled = len(session_ids) > 1 and out.err.is_terminal
-        with out.progress("revoking", enabled=enabled) as on_progress:
+        with out.progress("revoking", enabled=enabled) as bar, counting_failures(bar):
             result = await clerk.sessions.revoke_many(
-                session_ids, concurrency=concurrency, on_progress=on_progress
+                session_ids, concurrency=concurrency, on_progress=bar
             )
         return _report_bulk(out, result, revoked_table=True)
 
@@ -222,7 +224,10 @@ def revoke_all_command(
                 "run the same command again to revoke the rest"
             )
 
-        with out.progress(f"revoking sessions of {who}", enabled=out.err.is_terminal) as bar:
+        from clerk_sessions.cli._progress import counting_failures
+
+        progress = out.progress(f"revoking sessions of {who}", enabled=out.err.is_terminal)
+        with progress as bar, counting_failures(bar):
 
             def on_progress(done: int, total: int | None) -> None:
                 on_interrupt(done, total)

@@ -9,8 +9,9 @@ chunk's outcomes in one store call, which checks the fence (a worker that lost t
 chunk records nothing); the revoking task goes on with the next item meanwhile. A
 heartbeat task extends the leases of the chunks held; a lost one is abandoned at once.
 
-Revoking reuses `revoke_many`'s single-id rules (`bulk.revoke_one`) and, for user ids,
-`revoke_all` (`_session_outcome`, `_user_outcome`).
+Revoking reuses `revoke_many`'s single-id rules (`bulk.revoke_telling`) and, for user
+ids, `revoke_all` (`_session_outcome`, `_user_outcome`); each item's outcome is counted
+in ``clerk.jobs.items`` (`_metrics`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from clerk_sessions.errors import (
     PermissionDeniedError,
     SDKError,
 )
+from clerk_sessions.jobs._metrics import counted
 from clerk_sessions.jobs._store import Claim, ItemKind, JobInfo, JobStore, gone
 from clerk_sessions.models import (
     CONNECTION_ERROR_CODE,
@@ -101,12 +103,14 @@ def _snake(name: str) -> str:
 
 async def _session_outcome(sessions: bulk.Sessions, session_id: str) -> ItemOutcome:
     try:
-        await bulk.revoke_one(sessions, session_id, retries=UNSET, done_statuses=_DONE_STATUSES)
+        _, revoked_now = await bulk.revoke_telling(
+            sessions, session_id, retries=UNSET, done_statuses=_DONE_STATUSES
+        )
     except _FATAL:
         raise
     except (ClerkSessionsError, ValueError) as exc:
-        return _failure(exc)
-    return ItemOutcome(ok=True)
+        return counted(_failure(exc))
+    return counted(ItemOutcome(ok=True), already=not revoked_now)
 
 
 async def _user_outcome(sessions: bulk.Sessions, user_id: str) -> ItemOutcome:
@@ -123,13 +127,15 @@ async def _user_outcome(sessions: bulk.Sessions, user_id: str) -> ItemOutcome:
         raise
     except ClerkSessionsError as exc:
         partial: BulkRevokeResult | None = getattr(exc, bulk.RESULT_ATTRIBUTE, None)
-        return _failure(exc, sessions_revoked=0 if partial is None else len(partial.revoked))
+        revoked = 0 if partial is None else len(partial.revoked)
+        return counted(_failure(exc, sessions_revoked=revoked))
     if result.failed:
         first = next(iter(result.failed.values()))
         if isinstance(first, _FATAL):
             raise first
-        return _failure(first, sessions_revoked=len(result.revoked))
-    return ItemOutcome(ok=True, sessions_revoked=len(result.revoked))
+        return counted(_failure(first, sessions_revoked=len(result.revoked)))
+    revoked = len(result.revoked)
+    return counted(ItemOutcome(ok=True, sessions_revoked=revoked), already=not revoked)
 
 
 class _Held:

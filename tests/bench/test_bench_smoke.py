@@ -48,9 +48,11 @@ EXPECTED = {
         "fleet: requests answered without 429",
         "fleet: limiter cost per request, one caller (p99)",
     ],
+    "otel": ["async get, OpenTelemetry API loaded, no provider"],
 }
-# The official SDK has no limiter to share: its fleet would be the raw httpx2 one.
-RAW_ONLY = {"fleet"}
+# The official SDK has no limiter to share: its fleet would be the raw httpx2 one. The
+# OpenTelemetry row compares the SDK with itself, OpenTelemetry loaded or not.
+RAW_ONLY = {"fleet", "otel"}
 # The benchmarks whose rows have an HTTP client to compare, so raw httpx beside raw
 # httpx2; the others compare with json.loads, PyJWT, revoke_many or a fleet without a
 # limiter (their `floor`).
@@ -65,6 +67,7 @@ TARGETS = {
     "sync get (per call)": "raw <= 1.3",
     "sync get, 8 threads: one Clerk vs own httpx2.Client each": "raw >= 0.5",
     "revoke 300 ids, concurrency 64": "raw >= 0.85; official > 1",
+    "async get, OpenTelemetry API loaded, no provider": "raw <= 1.03",
 }
 
 
