@@ -216,7 +216,13 @@ def with_client(
     return anyio.run(main)
 
 
-class _RateLimit(click.ParamType):
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[tuple[int, float], object]
+else:  # generic only in recent clicks: subscripting it at run time fails on older ones
+    _ParamType = click.ParamType
+
+
+class _RateLimit(_ParamType):
     """``REQUESTS/SECONDS``, e.g. ``100/10`` (Clerk's development quota).
 
     A parameter type of its own so the message reaches the user on every click the
