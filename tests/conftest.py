@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,13 @@ import pytest
 
 from tests._engine import LEGACY, hx, legacy_fake_transport
 from tests._redis import RedisServer
+
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+# ignored, and so would every process it starts: the Ctrl-C tests would then see no
+# KeyboardInterrupt anywhere. Python's own handler here lets the children start with the
+# default disposition again (an ignored signal stays ignored across exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if TYPE_CHECKING:
     from clerk_sessions.testing import FakeClerk
