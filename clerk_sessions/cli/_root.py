@@ -234,7 +234,7 @@ class _RateLimit(_ParamType):
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[int, float]:
-        if isinstance(value, tuple):  # already converted (a default)
+        if isinstance(value, tuple):  # click's contract: a value may come converted already
             return cast("tuple[int, float]", value)
         requests, slash, seconds = str(value).partition("/")
         try:
