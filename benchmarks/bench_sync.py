@@ -6,7 +6,15 @@ Contenders, measured in one run against the shared local server (its own process
 - raw httpx2: ``httpx2.Client.get(...).json()`` with the same headers, the floor for any
   sync SDK built on httpx2;
 - raw httpx: the same with ``httpx.Client``, the legacy library, beside it;
-- official: ``clerk_backend_api.Clerk(...).sessions.get(session_id=...)`` (sync).
+- official: ``clerk_backend_api.Clerk(...).sessions.get(session_id=...)`` (sync);
+- portal floors: ``httpx2.AsyncClient.get`` + ``json.loads`` run from this thread on a
+  portal's event loop thread, no SDK code in the call: by anyio's
+  ``BlockingPortal.call``, and by the SDK's own portal hop (`clerk_sessions._portal`,
+  one ``call_soon_threadsafe`` and one lock per call). That is the floor of any sync
+  facade that runs async code on a portal, as API.md says `Clerk` does. The row's notes
+  (and its ``portal_floor_us``) give the lower of the two, so the sync facade's cost
+  splits into what the design costs (the floor against raw ``httpx2.Client``) and what
+  the SDK adds to it.
 
 Targets (the issues'): per call, within 1.3x of raw ``httpx2.Client``; with 8 threads,
 one shared ``Clerk`` reaches at least half the throughput of 8 threads that each own an
@@ -17,6 +25,7 @@ one shared ``Clerk`` reaches at least half the throughput of 8 threads that each
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -27,6 +36,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import anyio.from_thread
 import httpx
 import httpx2
 
@@ -39,7 +49,8 @@ from benchmarks._common import (
     row,
     running_server,
 )
-from clerk_sessions import Clerk
+from clerk_sessions import AsyncClerk, Clerk
+from clerk_sessions._portal import Portal
 
 __all__ = ["run"]
 
@@ -64,10 +75,18 @@ def per_call(url: str, quick: bool) -> dict[str, Any]:
     """Median microseconds per sync ``get``, the contenders interleaved."""
     raws = {name: library.Client(headers=HEADERS) for name, library in LIBRARIES.items()}
     get_url = f"{url}/sessions/{SESSION_ID}"
-    with Clerk(SECRET_KEY, server_url=url) as clerk:
+    with (
+        Clerk(SECRET_KEY, server_url=url) as clerk,
+        anyio.from_thread.start_blocking_portal("asyncio") as portal,
+    ):
+        on_portal = portal.call(_async_client)
+        hop = Portal(lambda: AsyncClerk(SECRET_KEY, server_url=url))
+        on_hop = hop.call(lambda _: _async_client())
         contenders: dict[str, Callable[[], Any]] = {
             "ours": lambda: clerk.sessions.get(SESSION_ID),
             **{name: _raw_get(client, get_url) for name, client in raws.items()},
+            "anyio_portal": lambda: portal.call(_async_get, on_portal, get_url),
+            "sdk_hop": lambda: hop.call(lambda _: _async_get(on_hop, get_url)),
         }
         official = _official(url)
         if official is not None:
@@ -77,9 +96,21 @@ def per_call(url: str, quick: bool) -> dict[str, Any]:
                 fn()
         rounds, inner = (10, 50) if quick else (30, 200)
         medians = interleave(contenders, rounds, inner=inner)
+        portal.call(on_portal.aclose)
+        hop.call(lambda _: on_hop.aclose())
+        hop.close()
     for client in raws.values():
         client.close()
     return {name: seconds * 1e6 for name, seconds in medians.items()}
+
+
+async def _async_client() -> httpx2.AsyncClient:
+    # Built on the portal's loop, the one it will be used on.
+    return httpx2.AsyncClient(headers=HEADERS)
+
+
+async def _async_get(client: httpx2.AsyncClient, url: str) -> Any:
+    return json.loads((await client.get(url)).content)
 
 
 def _raw_get(client: Any, url: str) -> Callable[[], Any]:
@@ -151,6 +182,7 @@ def run(quick: bool, server: ServerHandle | None = None) -> list[dict[str, Any]]
     url = server.base_url
     with server.cpu_meter() as meter:
         single = per_call(url, quick)
+    floor = min(single["anyio_portal"], single["sdk_hop"])
     rows = [
         row(
             "sync get (per call)",
@@ -160,8 +192,17 @@ def run(quick: bool, server: ServerHandle | None = None) -> list[dict[str, Any]]
             "us/call",
             raw_httpx=single["raw_httpx"],
             target="raw <= 1.3",
-            notes=f"server CPU {meter['cpu_pct']:.0f}%",
-        )
+            notes=(
+                f"server CPU {meter['cpu_pct']:.0f}%; the portal floor (raw "
+                f"httpx2.AsyncClient on a portal's loop, no SDK code) is {floor:.0f} us/call, "
+                f"{floor / single['raw']:.2f}x raw httpx2.Client, and ours is "
+                f"{single['ours'] / floor:.2f}x it (SDK's own hop {single['sdk_hop']:.0f} us, "
+                f"anyio's BlockingPortal.call {single['anyio_portal']:.0f} us)"
+            ),
+            portal_floor_us=floor,
+            sdk_hop_us=single["sdk_hop"],
+            anyio_portal_us=single["anyio_portal"],
+        ),
     ]
     with server.cpu_meter() as meter:
         shared = threaded(url, quick)

@@ -551,3 +551,25 @@ def test_compare_calls_refuses_a_directory_without_the_package(
         compare_calls.main([str(tmp_path)])
     assert exited.value.code == 2
     assert "holds no clerk_sessions package" in capsys.readouterr().err
+
+
+def test_the_sync_row_carries_the_portal_floor(report: dict[str, Any]) -> None:
+    # The design's own floor (raw httpx2.AsyncClient on a portal, no SDK code), so a
+    # reader can tell what the portal costs from what the SDK adds.
+    (sync_get,) = [r for r in report["rows"] if r["name"] == "sync get (per call)"]
+    extra = sync_get["extra"]
+    assert _positive(extra["sdk_hop_us"]) and _positive(extra["anyio_portal_us"])
+    assert extra["portal_floor_us"] == min(extra["sdk_hop_us"], extra["anyio_portal_us"])
+    assert "portal floor" in sync_get["notes"]
+
+
+def test_the_cold_rows_say_how_raw_httpx2_compares_with_the_official_sdk(
+    report: dict[str, Any],
+) -> None:
+    cold = [r for r in report["rows"] if r["benchmark"] == "cold"]
+    assert cold
+    for r in cold:
+        if r["official"] is None:
+            continue
+        assert r["extra"]["raw_vs_official"] == pytest.approx(r["raw"] / r["official"])
+        assert "Raw httpx2 alone is" in r["notes"]
