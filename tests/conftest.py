@@ -13,6 +13,7 @@ import pytest
 
 from tests._engine import LEGACY, hx, legacy_fake_transport
 from tests._redis import RedisServer
+from tests._schedule import read_long_tests, spread_long_tests, xdist_workers
 
 # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
 # ignored, and so would every process it starts: the Ctrl-C tests would then see no
@@ -98,6 +99,15 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` have deselected what they deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Scheduling only (tests/_schedule.py): the long tests start first, spread over the
+    # xdist workers. Every worker computes the same order, as xdist requires.
+    items[:] = spread_long_tests(
+        items, [item.nodeid for item in items], read_long_tests(), xdist_workers()
+    )
 
 
 # Every FakeClerk built anywhere in the suite checks each response it sends against

@@ -1,0 +1,66 @@
+"""The xdist schedule (tests/_schedule.py) reorders and never drops or repeats a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests._schedule import LONG_TESTS_FILE, _slice_sizes, read_long_tests, spread_long_tests
+
+
+def _ids(n: int) -> list[str]:
+    return [f"t{i}" for i in range(n)]
+
+
+def test_every_test_is_kept_once_and_the_short_ones_keep_their_order() -> None:
+    ids = _ids(20)
+    seconds = {"t17": 9.0, "t18": 5.0, "t19": 4.0, "t3": 1.0}
+    order = spread_long_tests(ids, ids, seconds, workers=3)
+    assert sorted(order) == sorted(ids)
+    short = [i for i in order if i not in seconds]
+    assert short == [i for i in ids if i not in seconds]
+
+
+def test_each_workers_starting_slice_opens_with_its_share_of_the_long_tests() -> None:
+    ids = _ids(30)
+    seconds = {"t29": 10.0, "t28": 9.0, "t27": 8.0, "t26": 1.0}
+    order = spread_long_tests(ids, ids, seconds, workers=3)
+    sizes = _slice_sizes(len(ids), 3)
+    assert sizes == [10, 10, 10]
+    slices = [order[0:10], order[10:20], order[20:30]]
+    # The three longest open one slice each; the fourth joins the least loaded (t27's).
+    assert [s[0] for s in slices] == ["t29", "t28", "t27"]
+    assert slices[2][1] == "t26"
+
+
+def test_slice_sizes_match_how_worksteal_splits_the_collection() -> None:
+    # xdist's worksteal: len(pending) // nodes_remaining for each idle node in turn.
+    for total, workers in [(3227, 6), (745, 6), (10, 3), (5, 8), (1, 1)]:
+        sizes = _slice_sizes(total, workers)
+        assert sum(sizes) == total and len(sizes) == workers
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_without_long_tests_or_xdist_the_order_is_kept_or_long_first() -> None:
+    ids = _ids(6)
+    assert spread_long_tests(ids, ids, {}, workers=4) == ids
+    assert spread_long_tests(ids, ids, {"t4": 3.0}, workers=1) == [
+        "t4",
+        "t0",
+        "t1",
+        "t2",
+        "t3",
+        "t5",
+    ]
+
+
+def test_more_workers_than_tests() -> None:
+    ids = _ids(3)
+    assert sorted(spread_long_tests(ids, ids, {"t2": 1.0}, workers=8)) == ids
+
+
+def test_the_committed_list_parses_and_names_tests_that_exist() -> None:
+    seconds = read_long_tests()
+    assert seconds, LONG_TESTS_FILE
+    root = Path(__file__).resolve().parents[1]
+    for node_id in seconds:
+        assert (root / node_id.split("::")[0]).is_file(), node_id
