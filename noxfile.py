@@ -87,7 +87,8 @@ UV = (sys.executable, "-m", "uv")
 # pytest-xdist. `worksteal` lets an idle worker take queued tests from a busy one, so a
 # few long tests do not leave the other cores idle at the end; tests/_schedule.py orders
 # the collection so that each worker starts with its share of the long tests (measured on
-# 2 cores, the whole suite: 206 s in collection order, 146 s so ordered). (Not `loadgroup` or
+# 2 cores, the whole suite on 3.11 with 6 workers: 172-175 s in collection order, 144-146 s
+# so ordered). (Not `loadgroup` or
 # `loadscope`: they key tests by node id, and schemathesis gives every operation of a
 # spec the same node id, so all but one of them would silently not run.)
 XDIST = ["-n", "auto", "--dist", "worksteal"]
