@@ -85,12 +85,12 @@ LOWEST_PYTHON = "3.11"
 UV = (sys.executable, "-m", "uv")
 
 # pytest-xdist. `worksteal` lets an idle worker take queued tests from a busy one, so a
-# few long tests do not leave the other cores idle at the end; tests/_schedule.py orders
-# the collection so that each worker starts with its share of the long tests (measured on
-# 2 cores, the whole suite on 3.11 with 6 workers: 172-175 s in collection order, 144-146 s
-# so ordered). (Not `loadgroup` or
+# few long tests do not leave the other cores idle at the end. (Not `loadgroup` or
 # `loadscope`: they key tests by node id, and schemathesis gives every operation of a
-# spec the same node id, so all but one of them would silently not run.)
+# spec the same node id, so all but one of them would silently not run.) The suite's
+# conftest orders the collection (tests/_schedule.py) so that each worker starts with its
+# share of the long tests: on 2 cores, the whole suite on 3.11 with 6 workers took
+# 172-175 s in collection order and 144-146 s so ordered.
 XDIST = ["-n", "auto", "--dist", "worksteal"]
 
 

@@ -18,7 +18,7 @@ entry only makes the schedule a little worse.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,13 +61,15 @@ def _slice_sizes(total: int, workers: int) -> list[int]:
 
 
 def spread_long_tests(
-    items: Sequence[T], node_ids: Sequence[str], seconds: dict[str, float], workers: int
+    items: Sequence[T], seconds: dict[str, float], workers: int, node_id: Callable[[T], str]
 ) -> list[T]:
     """``items`` reordered: each worker's starting slice opens with its long tests.
 
-    ``node_ids[i]`` names ``items[i]``. The short tests keep their relative order.
+    ``node_id(item)`` names an item as ``seconds`` does. The short tests keep their
+    relative order.
     """
-    long = [i for i, node_id in enumerate(node_ids) if node_id in seconds]
+    node_ids = [node_id(item) for item in items]
+    long = [i for i, name in enumerate(node_ids) if name in seconds]
     if not long:
         return list(items)
     workers = max(1, min(workers, len(items)))

@@ -105,9 +105,11 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Scheduling only (tests/_schedule.py): the long tests start first, spread over the
     # xdist workers. Every worker computes the same order, as xdist requires.
-    items[:] = spread_long_tests(
-        items, [item.nodeid for item in items], read_long_tests(), xdist_workers()
-    )
+    items[:] = spread_long_tests(items, read_long_tests(), xdist_workers(), _node_id)
+
+
+def _node_id(item: pytest.Item) -> str:
+    return item.nodeid
 
 
 # Every FakeClerk built anywhere in the suite checks each response it sends against

@@ -14,7 +14,7 @@ def _ids(n: int) -> list[str]:
 def test_every_test_is_kept_once_and_the_short_ones_keep_their_order() -> None:
     ids = _ids(20)
     seconds = {"t17": 9.0, "t18": 5.0, "t19": 4.0, "t3": 1.0}
-    order = spread_long_tests(ids, ids, seconds, workers=3)
+    order = spread_long_tests(ids, seconds, workers=3, node_id=str)
     assert sorted(order) == sorted(ids)
     short = [i for i in order if i not in seconds]
     assert short == [i for i in ids if i not in seconds]
@@ -23,7 +23,7 @@ def test_every_test_is_kept_once_and_the_short_ones_keep_their_order() -> None:
 def test_each_workers_starting_slice_opens_with_its_share_of_the_long_tests() -> None:
     ids = _ids(30)
     seconds = {"t29": 10.0, "t28": 9.0, "t27": 8.0, "t26": 1.0}
-    order = spread_long_tests(ids, ids, seconds, workers=3)
+    order = spread_long_tests(ids, seconds, workers=3, node_id=str)
     sizes = _slice_sizes(len(ids), 3)
     assert sizes == [10, 10, 10]
     slices = [order[0:10], order[10:20], order[20:30]]
@@ -42,8 +42,8 @@ def test_slice_sizes_match_how_worksteal_splits_the_collection() -> None:
 
 def test_without_long_tests_or_xdist_the_order_is_kept_or_long_first() -> None:
     ids = _ids(6)
-    assert spread_long_tests(ids, ids, {}, workers=4) == ids
-    assert spread_long_tests(ids, ids, {"t4": 3.0}, workers=1) == [
+    assert spread_long_tests(ids, {}, workers=4, node_id=str) == ids
+    assert spread_long_tests(ids, {"t4": 3.0}, workers=1, node_id=str) == [
         "t4",
         "t0",
         "t1",
@@ -55,7 +55,7 @@ def test_without_long_tests_or_xdist_the_order_is_kept_or_long_first() -> None:
 
 def test_more_workers_than_tests() -> None:
     ids = _ids(3)
-    assert sorted(spread_long_tests(ids, ids, {"t2": 1.0}, workers=8)) == ids
+    assert sorted(spread_long_tests(ids, {"t2": 1.0}, workers=8, node_id=str)) == ids
 
 
 def test_the_committed_list_parses_and_names_tests_that_exist() -> None:
