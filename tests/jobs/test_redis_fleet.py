@@ -33,6 +33,7 @@ from clerk_sessions.jobs._redis_store import RedisStore
 from clerk_sessions.models import ItemOutcome, JobStatus
 from clerk_sessions.testing import FakeClerk, FaultConfig, Quota
 from tests._redis import RedisServer
+from tests.jobs._freeze import freeze_holding_a_chunk
 
 pytestmark = pytest.mark.fleet
 
@@ -255,13 +256,18 @@ def test_a_worker_frozen_past_its_lease_records_nothing_when_it_wakes(
         fleet = fleet_parts(fake, url)
         create(fleet.store_url, fleet.name, session_ids=ids)
         frozen, other = fleet.start(2)
-        watch(
-            fleet.store_url,
-            fleet.name,
-            lambda job: job.revoked >= 20 and job.held[frozen.pid] > 0,
-            "the worker to freeze holding a chunk",
+        freeze_holding_a_chunk(
+            frozen.pid,
+            holds=lambda: (
+                watch(fleet.store_url, fleet.name, lambda job: True, "the job").held[frozen.pid] > 0
+            ),
+            wait_until_holding=lambda: watch(
+                fleet.store_url,
+                fleet.name,
+                lambda job: job.revoked >= 20 and job.held[frozen.pid] > 0,
+                "the worker to freeze holding a chunk",
+            ),
         )
-        os.kill(frozen.pid, signal.SIGSTOP)
         # The other worker finishes everything, the frozen worker's chunks included once
         # their lease ran out.
         assert fleet.finished(other)["done"]

@@ -24,6 +24,7 @@ import pytest
 from clerk_sessions.jobs import RevocationJob
 from clerk_sessions.models import ItemOutcome, JobStatus
 from clerk_sessions.testing import FakeClerk, FaultConfig, Quota
+from tests.jobs._freeze import freeze_holding_a_chunk
 from tests.jobs.conftest import revoke_counts, statuses
 
 pytestmark = pytest.mark.fleet
@@ -204,8 +205,13 @@ def test_sigstop_past_the_lease_then_sigcont_counts_nothing_twice(fleet: Fleet) 
     active, signed_out, unknown = session_ids(fleet, 240)
     fleet.create([*active, *signed_out, *unknown])
     frozen, other = fleet.worker(), fleet.worker()
-    wait_until(lambda: fleet.done() >= 70 and fleet.holds_a_chunk(frozen), "30% and a held chunk")
-    frozen.send_signal(signal.SIGSTOP)
+    freeze_holding_a_chunk(
+        frozen.pid,
+        holds=lambda: fleet.holds_a_chunk(frozen),
+        wait_until_holding=lambda: wait_until(
+            lambda: fleet.done() >= 70 and fleet.holds_a_chunk(frozen), "30% and a held chunk"
+        ),
+    )
     try:
         stopped_at = time.monotonic()
         fleet.finish(other)  # takes the frozen worker's chunks over once their lease ends
