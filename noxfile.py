@@ -133,9 +133,56 @@ def _warm_bytecode(session: nox.Session, env: dict[str, str | None], *args: str)
     In a fresh venv the cache is empty, and every worker would otherwise compile the same
     modules, and rewrite the same test modules' asserts, side by side at start-up: measured
     on 3.11, a cold collection costs 14 s of CPU and a warm one 6 s: six cold workers 84 s,
-    one collection and six warm workers 50 s.
+    one collection and six warm workers 50 s. Two collections of half the suite each run
+    side by side, since one would leave a core idle (on 3.13, 2 cores: the whole suite
+    collected cold in 16.8 s, two halves side by side in 11.1 s).
     """
-    session.run("pytest", "--collect-only", "-q", *args, env=env, silent=True)
+    parts = sorted(
+        str(path)
+        for path in Path("tests").iterdir()
+        if (path.is_dir() and not path.name.startswith(("_", "."))) or path.match("test_*.py")
+    )
+    _side_by_side(
+        session,
+        [["pytest", "--collect-only", "-q", *args, *parts[half::2]] for half in (0, 1)],
+        env=env,
+        silent=True,
+    )
+
+
+def _side_by_side(
+    session: nox.Session,
+    commands: list[list[str]],
+    env: dict[str, str | None] | None = None,
+    *,
+    silent: bool = False,
+) -> None:
+    """Run commands of the session's venv at once, each with its output kept apart (and
+    printed after it ends, or, if ``silent``, only if it fails); fail the session if any
+    fails."""
+    environ = {**os.environ, "PATH": os.pathsep.join([str(session.bin), os.environ["PATH"]])}
+    for name, value in (env or {}).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    for command in commands:
+        session.log(" ".join(command))
+    running = [
+        subprocess.Popen(
+            command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for command in commands
+    ]
+    failed = []
+    for command, process in zip(commands, running, strict=True):
+        output, _ = process.communicate()
+        if process.returncode or not silent:
+            print(output, end="")
+        if process.returncode:
+            failed.append(f"{' '.join(command)} (exit {process.returncode})")
+    if failed:
+        session.error("failed: " + "; ".join(failed))
 
 
 @nox.session(python=PYTHONS)
@@ -239,8 +286,12 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright on the package and on the typing test of the public API."""
     _install(session, "typecheck")
-    session.run("mypy", "clerk_sessions", "tests/typing")
-    session.run("pyright", "clerk_sessions", "tests/typing")
+    # Side by side: they share nothing, and mypy keeps one core busy while pyright is
+    # waiting on its own work (cold, on 2 cores: mypy 8.8 s, pyright 10.2 s).
+    _side_by_side(
+        session,
+        [["mypy", "clerk_sessions", "tests/typing"], ["pyright", "clerk_sessions", "tests/typing"]],
+    )
 
 
 @nox.session(python="3.11")
