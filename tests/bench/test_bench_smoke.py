@@ -74,8 +74,8 @@ TARGETS = {
 # The first test pays for `report`: every benchmark once in quick mode, about 90 s on a
 # quiet 2-core machine (four bare environments and their fresh processes included),
 # well past the suite's 120 s per-test timeout when the other workers load the machine.
-# `once`: the benchmarks are run on one Python (`nox -s bench`), so their smoke test runs
-# in that session only (noxfile.py).
+# `once`: the harness is the same whichever Python runs it, so its smoke test runs in one
+# session of `nox` (noxfile.py, ONCE_PYTHON).
 pytestmark = [pytest.mark.timeout(360), pytest.mark.once]
 
 
