@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests._schedule import LONG_TESTS_FILE, _slice_sizes, read_long_tests, spread_long_tests
@@ -64,3 +66,33 @@ def test_the_committed_list_parses_and_names_tests_that_exist() -> None:
     root = Path(__file__).resolve().parents[1]
     for node_id in seconds:
         assert (root / node_id.split("::")[0]).is_file(), node_id
+
+
+def test_the_list_is_written_from_several_duration_logs_taking_the_longer(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    parallel = tmp_path / "parallel.log"
+    parallel.write_text(
+        "3.00s call     tests/a.py::t_long\n"
+        "0.50s setup    tests/a.py::t_long\n"
+        "1.00s call     tests/a.py::t_short\n"
+        "4.00s setup    tests/b.py::t_in_both\n",
+        encoding="utf-8",
+    )
+    serial = tmp_path / "serial.log"
+    serial.write_text(
+        "0.01s setup    tests/b.py::t_in_both\n5.00s call     tests/b.py::t_once\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "long.txt"
+    script = root / "scripts" / "long_tests.py"
+    run = [sys.executable, str(script), str(parallel), str(serial), "--out", str(out)]
+    subprocess.run(run, check=True, capture_output=True)
+    assert read_long_tests(out) == {
+        "tests/b.py::t_once": 5.0,
+        "tests/b.py::t_in_both": 4.0,
+        "tests/a.py::t_long": 3.5,
+    }
+    empty = tmp_path / "empty.log"
+    empty.write_text("3233 passed\n", encoding="utf-8")
+    refused = subprocess.run([*run[:2], str(empty)], capture_output=True, text=True)
+    assert refused.returncode == 1 and "no durations in" in refused.stderr
