@@ -1,18 +1,19 @@
 """The order in which pytest-xdist hands out the tests: the long ones first, spread.
 
-Scheduling only: every collected test still runs, once. Under 3% of the suite's tests
-(77 of 3,233) take more than half its time (crash tests, fleets, a Redis slower than the
-lease), and xdist's ``worksteal`` gives each worker a contiguous slice of the collection
-to start with and lets idle workers steal from the *end* of the longest queue. In
-collection order, most long tests sit in the last directories (jobs, redis, sync), so
-they started late and the run ended with one or two workers finishing a 20-second test
-while the others idled. Here each worker's slice starts with its share of the long
-tests (longest first, each given to the slice with the least long work so far), so they
-all start in the first minute and the short tests fill in around them.
+Scheduling only: every collected test still runs, once. A few dozen of the suite's
+3,000-odd tests take about half its time (crash tests, fleets, a Redis slower than the
+lease; tests/long_tests.txt lists them), and xdist's ``worksteal`` gives each worker a
+contiguous slice of the collection to start with and lets idle workers steal from the
+*end* of the longest queue. In collection order, most long tests sit in the last
+directories (jobs, redis, sync), so they started late and the run ended with one or two
+workers finishing a 20-second test while the others idled. Here each worker's slice
+starts with its share of the long tests (longest first, each given to the slice with the
+least long work so far), so they all start in the first minute and the short tests fill
+in around them.
 
 ``tests/long_tests.txt`` lists the long tests with their measured seconds; regenerate it
-with ``scripts/long_tests.py`` from a ``pytest --durations=0`` run. A stale or missing
-entry only makes the schedule a little worse.
+with ``scripts/long_tests.py`` from ``pytest --durations=0`` runs (its docstring says
+which). A stale or missing entry only makes the schedule a little worse.
 """
 
 from __future__ import annotations
