@@ -183,6 +183,7 @@ class Worker:
         self.exhausted = False
         self.completed: deque[_Held] = deque()  # chunks to record, for `record`
         self.complete = anyio.Event()  # set when `completed` gets a chunk
+        self.revoking = 0  # revoking tasks still running: `record` outlives them
 
     async def run(self) -> None:
         try:
@@ -192,6 +193,7 @@ class Worker:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self.guarded, self.feed)
                     tg.start_soon(self.guarded, self.record)
+                    self.revoking = self.concurrency
                     for _ in range(self.concurrency):
                         tg.start_soon(self.guarded, self.revoke_items)
                 outer.cancel_scope.cancel()
@@ -238,6 +240,13 @@ class Worker:
             self.complete.set()
 
     async def revoke_items(self) -> None:
+        try:
+            await self.revoke_queued()
+        finally:
+            self.revoking -= 1
+            self.complete.set()
+
+    async def revoke_queued(self) -> None:
         queue = self.queue
         while True:
             if not queue:
@@ -260,12 +269,15 @@ class Worker:
 
     async def record(self) -> None:
         """Record the chunks whose every item has its outcome, one store call each: a
-        task of its own, so that no revoking task idles while the store writes."""
+        task of its own, so that no revoking task idles while the store writes. It ends
+        after the last revoking task: the feeder may stop (the job is done elsewhere)
+        while a chunk's last requests still run, and that chunk is recorded too (or,
+        taken over, refused and reported lost), never dropped unsaid."""
         completed = self.completed
         while True:
             if completed:
                 await self.finish(completed.popleft())
-            elif self.exhausted:
+            elif self.exhausted and not self.revoking:
                 return
             else:
                 await self.complete.wait()

@@ -446,6 +446,55 @@ async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
     await rival_store.aclose()
 
 
+async def test_a_chunk_lost_while_the_job_ends_elsewhere_is_reported_not_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The worker's feeder stops when the job is done; the chunk whose request is still
+    # running was taken over and finished by a rival meanwhile. The worker must still try
+    # to record it, be refused, and say so (a worker frozen past its lease, woken, did
+    # neither: its requests ended after the recording task had stopped).
+    fake = FakeClerk()
+    ids = add_sessions(fake, 3)
+    path = str(tmp_path / "jobs.db")
+    store = SQLiteStore(path, clock=Clock())
+    rival_clock = Clock()
+    rival_clock.now += 120
+    rival = SQLiteStore(path, clock=rival_clock)
+    job = await RevocationJob.create(store, "j", session_ids=ids, chunk_size=3)
+    done_seen = anyio.Event()
+    status = store.status
+
+    async def watched_status(name: str) -> JobStatus:
+        answer = await status(name)
+        if answer.done:
+            done_seen.set()
+        return answer
+
+    store.status = watched_status  # type: ignore[method-assign]
+    taken = False
+
+    async def gate(request: httpx2.Request) -> None:
+        nonlocal taken
+        if not taken:
+            taken = True
+            claim = await rival.claim("j", "rival", 60)
+            assert claim is not None and claim.items == tuple(ids)
+            rival_outcomes = dict.fromkeys(claim.items, ItemOutcome(ok=True))
+            assert await rival.complete("j", claim, rival_outcomes)
+            # This request ends only after the feeder has seen the job done.
+            with anyio.fail_after(10):
+                await done_seen.wait()
+            await anyio.sleep(0.1)
+
+    with caplog.at_level(logging.WARNING, logger="clerk_sessions.jobs"):
+        async with gated_client(fake, gate) as clerk:
+            final = await job.work(clerk, concurrency=3, lease_s=60)
+    assert (final.revoked, final.failed, final.done) == (3, 0, True)
+    assert "lost the lease" in caplog.text
+    await store.aclose()
+    await rival.aclose()
+
+
 async def test_a_worker_waits_for_a_chunk_held_elsewhere_and_takes_it_over(
     tmp_path: Path,
 ) -> None:
