@@ -409,17 +409,20 @@ class Clock:
         return self.now
 
 
+def worker_and_rival_stores(path: str) -> tuple[SQLiteStore, SQLiteStore]:
+    """Two stores on one file; the rival's clock runs two minutes later: to it, the
+    worker looks frozen past its lease."""
+    rival_clock = Clock()
+    rival_clock.now += 120
+    return SQLiteStore(path, clock=Clock()), SQLiteStore(path, clock=rival_clock)
+
+
 async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = FakeClerk()
     ids = add_sessions(fake, 6)
-    path = str(tmp_path / "jobs.db")
-    slow_store = SQLiteStore(path, clock=Clock())
-    # The rival lives two minutes later: to it, the worker looks frozen past its lease.
-    rival_clock = Clock()
-    rival_clock.now += 120
-    rival_store = SQLiteStore(path, clock=rival_clock)
+    slow_store, rival_store = worker_and_rival_stores(str(tmp_path / "jobs.db"))
     job = await RevocationJob.create(slow_store, "j", session_ids=ids, chunk_size=3)
     rival_outcome = ItemOutcome(ok=False, status_code=503, error_code="rival", message="x")
     taken = False
@@ -447,7 +450,7 @@ async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
 
 
 async def test_a_chunk_lost_while_the_job_ends_elsewhere_is_reported_not_dropped(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The worker's feeder stops when the job is done; the chunk whose request is still
     # running was taken over and finished by a rival meanwhile. The worker must still try
@@ -455,11 +458,7 @@ async def test_a_chunk_lost_while_the_job_ends_elsewhere_is_reported_not_dropped
     # neither: its requests ended after the recording task had stopped).
     fake = FakeClerk()
     ids = add_sessions(fake, 3)
-    path = str(tmp_path / "jobs.db")
-    store = SQLiteStore(path, clock=Clock())
-    rival_clock = Clock()
-    rival_clock.now += 120
-    rival = SQLiteStore(path, clock=rival_clock)
+    store, rival = worker_and_rival_stores(str(tmp_path / "jobs.db"))
     job = await RevocationJob.create(store, "j", session_ids=ids, chunk_size=3)
     done_seen = anyio.Event()
     status = store.status
@@ -470,7 +469,7 @@ async def test_a_chunk_lost_while_the_job_ends_elsewhere_is_reported_not_dropped
             done_seen.set()
         return answer
 
-    store.status = watched_status  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "status", watched_status)
     taken = False
 
     async def gate(request: httpx2.Request) -> None:
