@@ -31,7 +31,6 @@ from tests.core._support import session_json
 
 pytestmark = pytest.mark.anyio
 
-QUICK = RetryConfig(backoff=BackoffStrategy(1, 2, 2.0, 5_000), max_attempts=3)
 ENGINES = [pytest.param(httpx2, id="httpx2"), pytest.param(httpx, id="httpx")]
 
 
