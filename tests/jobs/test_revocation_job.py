@@ -417,6 +417,13 @@ def worker_and_rival_stores(path: str) -> tuple[SQLiteStore, SQLiteStore]:
     return SQLiteStore(path, clock=Clock()), SQLiteStore(path, clock=rival_clock)
 
 
+async def rival_takes_over(rival: SQLiteStore, items: list[str], outcome: ItemOutcome) -> None:
+    """The rival claims the worker's chunk (``items``) and records ``outcome`` for each."""
+    claim = await rival.claim("j", "rival", 60)
+    assert claim is not None and claim.items == tuple(items)
+    assert await rival.complete("j", claim, dict.fromkeys(claim.items, outcome))
+
+
 async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -433,9 +440,7 @@ async def test_a_worker_that_lost_its_lease_records_nothing_for_that_chunk(
             # While the worker is on its first request, a rival takes that chunk over
             # and records its own outcomes for it.
             taken = True
-            claim = await rival_store.claim("j", "rival", 60)
-            assert claim is not None and claim.items == tuple(ids[:3])
-            assert await rival_store.complete("j", claim, dict.fromkeys(claim.items, rival_outcome))
+            await rival_takes_over(rival_store, ids[:3], rival_outcome)
 
     with caplog.at_level(logging.WARNING, logger="clerk_sessions.jobs"):
         async with gated_client(fake, gate) as clerk:
@@ -476,10 +481,7 @@ async def test_a_chunk_lost_while_the_job_ends_elsewhere_is_reported_not_dropped
         nonlocal taken
         if not taken:
             taken = True
-            claim = await rival.claim("j", "rival", 60)
-            assert claim is not None and claim.items == tuple(ids)
-            rival_outcomes = dict.fromkeys(claim.items, ItemOutcome(ok=True))
-            assert await rival.complete("j", claim, rival_outcomes)
+            await rival_takes_over(rival, ids, ItemOutcome(ok=True))
             # This request ends only after the feeder has seen the job done.
             with anyio.fail_after(10):
                 await done_seen.wait()
