@@ -73,7 +73,8 @@ def _ensure_redis_server(session: nox.Session) -> None:
 
 
 # The per-module coverage bar is checked on one Python; measuring on every one would only
-# make the suite slower (coverage costs about a third more time).
+# make the suite slower (measured on 2 cores, the whole suite on 3.11: 456 s of CPU under
+# coverage, 261 s without).
 COVERAGE_PYTHON = "3.11"
 # The session that also runs the tests marked `once` (see NOT_ONCE).
 ONCE_PYTHON = "3.13"
